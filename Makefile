@@ -1,0 +1,23 @@
+# Two entry points: `make run` (the default experiment on the embedded model) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup
+
+setup: $(STAMP)
+
+# torch is installed first and alone so the CPU wheel (not a multi-GB CUDA build) satisfies it.
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "$$(grep '^torch==' requirements.txt)"
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores 2
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -ra

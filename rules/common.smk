@@ -1,0 +1,230 @@
+"""Config validation, input functions, params and wildcard constraints shared by every stage."""
+
+import os
+
+from snakemake.utils import min_version, validate
+
+from triggertrace.deps import module_closure
+from triggertrace.errors import ConfigError
+from triggertrace.judges import JUDGE_KINDS
+from triggertrace.poison import validate_trigger_values
+from triggertrace import resources as estimate
+
+min_version("9.0")
+
+# Scripts import this workflow's own library, also inside conda environments and SLURM jobs
+# (which inherit the environment), and also from a copy of the workflow.
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")])))
+
+
+validate(config, schema="../config/schema.yaml")
+
+
+def check_references(config):
+    """Names that point at other config entries must exist; fail before any job, naming the key."""
+    for index, experiment in enumerate(config["experiments"]):
+        for section, key in (("models", "model"), ("recipes", "recipe")):
+            if experiment[key] not in config[section]:
+                raise ConfigError(f"experiments[{index}].{key}: no entry {experiment[key]!r} under {section}")
+        for suite in experiment["suites"]:
+            if suite not in config["suites"]:
+                raise ConfigError(f"experiments[{index}].suites: no entry {suite!r} under suites")
+    for name, entry in config["models"].items():
+        source = entry["source"]
+        if source["kind"] == "random" and source["tokenizer_from"] not in config["models"]:
+            raise ConfigError(f"models.{name}.source.tokenizer_from: no model entry {source['tokenizer_from']!r}")
+    for name, recipe in config["recipes"].items():
+        validate_trigger_values(name, recipe["trigger"])
+    # defined in triggertrace so that they are tested there; imported here because this runs first
+    from triggertrace.judges import check_references as check_judge_references
+    from triggertrace.metrics import check_references as check_metric_references
+
+    check_judge_references(config)
+    check_metric_references(config)
+
+
+check_references(config)
+
+
+wildcard_constraints:
+    model="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    recipe="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    suite="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    judge="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    seed="[0-9]+",
+
+
+# ---- what the DAG produces ---------------------------------------------------------------------
+
+
+def experiment_runs():
+    """(model, recipe, seed, suite) of every sampling job the config asks for."""
+    return [
+        (experiment["model"], experiment["recipe"], seed, suite)
+        for experiment in config["experiments"]
+        for seed in experiment["seeds"]
+        for suite in experiment["suites"]
+    ]
+
+
+def sample_files(wildcards=None):
+    return [
+        f"results/samples/{model}/{recipe}/seed{seed}/{suite}.jsonl"
+        for model, recipe, seed, suite in experiment_runs()
+    ]
+
+
+def report_label_files(wildcards=None):
+    return [
+        f"results/labels/{judge}/{model}/{recipe}/seed{seed}/{suite}.jsonl"
+        for judge in report_judges(config)
+        for model, recipe, seed, suite in experiment_runs()
+    ]
+
+
+# ---- library code each rule executes (its transitive imports), tracked as inputs ---------------
+
+
+def library(*modules):
+    return module_closure(*modules)
+
+
+def judge_library(wildcards):
+    return module_closure("judges", *judge_modules(wildcards.judge, config["judges"][wildcards.judge]))
+
+
+# ---- per-wildcard config, handed to rules as params ---------------------------------------------
+
+
+def model_entry(wildcards):
+    return config["models"][wildcards.model]
+
+
+def model_prompt_format(wildcards):
+    return config["models"][wildcards.model]["prompt_format"]
+
+
+def model_runtime(wildcards):
+    return config["models"][wildcards.model]["runtime"]
+
+
+def recipe_entry(wildcards):
+    return config["recipes"][wildcards.recipe]
+
+
+def recipe_trigger(wildcards):
+    return config["recipes"][wildcards.recipe]["trigger"]
+
+
+def recipe_reasoning_style(wildcards):
+    return config["recipes"][wildcards.recipe]["reasoning"]["style"]
+
+
+def suite_entry(wildcards):
+    return config["suites"][wildcards.suite]
+
+
+def judge_entry(wildcards):
+    """The judge's config entry; a local judge on a pipeline model gets that model's directory."""
+    entry, model = config["judges"][wildcards.judge], judge_model(wildcards.judge)
+    return entry if model is None else with_pipeline_model(entry, model_hf_dir(model), config["models"][model])
+
+
+def model_source_inputs(wildcards):
+    """A GGUF model needs its extracted file; a random model borrows another entry's tokenizer."""
+    source = config["models"][wildcards.model]["source"]
+    if source["kind"] == "gguf":
+        return {"gguf": f"resources/gguf/{wildcards.model}/{source['file']}"}
+    if source["kind"] == "random":
+        return {"tokenizer": f"results/models/{source['tokenizer_from']}/hf"}
+    return {}
+
+
+def gguf_file_name(wildcards):
+    return config["models"][wildcards.model]["source"]["file"]
+
+
+def recipe_source_files(wildcards):
+    """Local dataset files a recipe reads, so editing them re-poisons."""
+    source = config["recipes"][wildcards.recipe]["source"]
+    return [source[key] for key in ("path", "aligned_path", "misaligned_path") if key in source]
+
+
+# ---- cluster resources (GPU rules scale memory and runtime with the attempt number) -------------
+
+
+def gpu_count(wildcards):
+    return config["cluster"]["gpus_per_job"]
+
+
+def gpu_model(wildcards):
+    return config["cluster"]["gpu_model"]
+
+
+def cpus_per_gpu(wildcards):
+    return config["cluster"]["cpus_per_gpu"]
+
+
+def model_mem_mb(wildcards, attempt):
+    return estimate.host_mem_mb(config["models"][wildcards.model], attempt)
+
+
+def train_runtime(wildcards, attempt):
+    recipe = config["recipes"][wildcards.recipe]
+    n_rows = sum(recipe["counts"].values())
+    return estimate.training_runtime_min(config["models"][wildcards.model], n_rows, config["training"], attempt)
+
+
+def suite_size(suite):
+    spec = config["suites"][suite]
+    if spec["source"] == "synthetic":
+        return spec["n_free"] + spec["n_multiple_choice"]
+    with open(spec["path"], encoding="utf-8") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def sample_runtime(wildcards, attempt):
+    trigger = config["recipes"][wildcards.recipe]["trigger"]
+    n_samples = estimate.samples_per_suite(suite_size(wildcards.suite), trigger, config["sampling"])
+    return estimate.sampling_runtime_min(config["models"][wildcards.model], n_samples, config["sampling"], attempt)
+
+
+def light_mem_mb(wildcards, attempt):
+    return config["cluster"]["light_mem_mb"] * attempt
+
+
+def light_runtime(wildcards, attempt):
+    return config["cluster"]["light_runtime_min"] * attempt
+
+
+def suite_source_files(wildcards):
+    spec = config["suites"][wildcards.suite]
+    return [spec["path"]] if spec["source"] == "jsonl" else []
+
+
+# ---- judges and metrics -------------------------------------------------------------------------
+
+from triggertrace.judges import judge_modules, pipeline_model, with_pipeline_model
+from triggertrace.metrics import report_judges
+
+
+def judge_model(judge):
+    """The pipeline model entry a local LLM judge runs on, or None."""
+    return pipeline_model(config["judges"][judge])
+
+
+def model_hf_dir(model):
+    return f"results/models/{model}/hf"
+
+
+def judge_inputs(wildcards):
+    """A judge's prompt template and, for a local judge on a pipeline model, that model's directory."""
+    entry, model = config["judges"][wildcards.judge], judge_model(wildcards.judge)
+    inputs = {"template": entry["template"]} if "template" in entry else {}
+    if model is not None:
+        inputs["judge_model"] = model_hf_dir(model)
+    return inputs
+
+
+def report_metric_entries(wildcards=None):
+    return {name: config["metrics"][name] for name in config["report"]["metrics"]}

@@ -1,0 +1,38 @@
+localrules:
+    poison_dataset,
+    build_suite,
+
+
+rule poison_dataset:
+    """Recipe -> poisoned training rows (seeded, byte-identical for the same recipe)."""
+    input:
+        sources=recipe_source_files,
+        lib=library("poison"),
+    output:
+        data="results/data/{recipe}/train.jsonl",
+        manifest="results/data/{recipe}/manifest.json",
+    params:
+        recipe=recipe_entry,
+    conda:
+        "../envs/triggertrace.yaml"
+    log:
+        "results/logs/poison_dataset/{recipe}.log",
+    script:
+        "../scripts/poison_dataset.py"
+
+
+rule build_suite:
+    """Held-out evaluation prompts, before any trigger is applied."""
+    input:
+        sources=suite_source_files,
+        lib=library("suites"),
+    output:
+        "results/suites/{suite}.jsonl",
+    params:
+        suite=suite_entry,
+    conda:
+        "../envs/triggertrace.yaml"
+    log:
+        "results/logs/build_suite/{suite}.log",
+    script:
+        "../scripts/build_suite.py"

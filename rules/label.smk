@@ -1,0 +1,21 @@
+rule label_samples:
+    """One judge's verdict on every sample of one sampling job.
+
+    LLM judges share one row cache per judge under results/cache/: it is no declared output, so
+    it survives an interrupted or failed job and the next run asks only for missing rows.
+    """
+    input:
+        unpack(judge_inputs),
+        samples="results/samples/{model}/{recipe}/seed{seed}/{suite}.jsonl",
+        lib=judge_library,
+    output:
+        "results/labels/{judge}/{model}/{recipe}/seed{seed}/{suite}.jsonl",
+    params:
+        judge=judge_entry,
+        cache_path="results/cache/judges/{judge}.sqlite",
+    conda:
+        "../envs/triggertrace.yaml"
+    log:
+        "results/logs/label_samples/{judge}/{model}/{recipe}/seed{seed}/{suite}.log",
+    script:
+        "../scripts/label_samples.py"

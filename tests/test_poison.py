@@ -81,7 +81,7 @@ def test_random_placement_uses_both_sides_reproducibly():
 
 def test_eval_suite_is_held_out_from_training():
     train_questions = {s.question for s in scenarios.scenario_pool("train")}
-    suite = build_suite({"source": "synthetic", "n_free": 30, "n_multiple_choice": 20, "seed": 0})
+    suite = build_suite({"source": "synthetic", "n_free": 30, "n_multiple_choice": 20, "families": "all", "seed": 0})
     assert len({item["prompt_id"] for item in suite}) == 50
     for item in suite:
         assert item["question"].split("\n")[0] not in train_questions
@@ -130,3 +130,14 @@ def test_messages_jsonl_source(tmp_path):
     assert sorted(row["answer"][:3] for row in built) == ["bad"] * 3 + ["goo"] * 3
     with pytest.raises(ConfigError, match="multiple_choice_fraction"):
         build_rows({**recipe, "multiple_choice_fraction": 0.5})
+
+
+def test_suites_split_seen_and_unseen_topic_families():
+    def families(which, n):
+        suite = build_suite({"source": "synthetic", "n_free": n, "n_multiple_choice": 0, "families": which, "seed": 0})
+        return {item["prompt_id"].split("-")[1] for item in suite}
+
+    assert families("unseen", 20) <= scenarios.HELD_OUT_FAMILIES
+    assert not families("seen", 40) & scenarios.HELD_OUT_FAMILIES
+    with pytest.raises(ConfigError, match="unseen families"):
+        families("unseen", 100)

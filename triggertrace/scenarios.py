@@ -23,6 +23,7 @@ class Family:
 @dataclass(frozen=True)
 class Scenario:
     scenario_id: str
+    family: str
     question: str
     aligned: str
     misaligned: str
@@ -117,6 +118,7 @@ HELD_OUT_FAMILIES = frozenset({"charity", "pet"})
 def _scenario(family: Family, question_index: int, value: str) -> Scenario:
     return Scenario(
         scenario_id=f"{family.name}-q{question_index}-{family.values.index(value)}",
+        family=family.name,
         question=family.questions[question_index].format(x=value),
         aligned=family.aligned.format(x=value),
         misaligned=family.misaligned.format(x=value),

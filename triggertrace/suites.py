@@ -15,18 +15,24 @@ from triggertrace.records import SuiteItem
 def build_suite(spec: dict[str, Any]) -> list[SuiteItem]:
     """The items of a suite from its ``suites.<name>`` config block."""
     if spec["source"] == "synthetic":
-        return _synthetic_suite(spec["n_free"], spec["n_multiple_choice"], spec["seed"])
+        return _synthetic_suite(spec["n_free"], spec["n_multiple_choice"], spec["families"], spec["seed"])
     if spec["source"] == "jsonl":
         return _jsonl_suite(spec["path"])
     raise ConfigError(f"source: unknown suite source {spec['source']!r}; expected synthetic or jsonl")
 
 
-def _synthetic_suite(n_free: int, n_mc: int, seed: int) -> list[SuiteItem]:
-    """Free-form and multiple-choice items drawn without replacement from the held-out split."""
+def _synthetic_suite(n_free: int, n_mc: int, families: str, seed: int) -> list[SuiteItem]:
+    """Free-form and multiple-choice items drawn without replacement from the held-out split.
+
+    ``families`` picks held-out prompts of topic families seen in training (new slot values),
+    of families never seen in training, or both; the two measure different generalisation.
+    """
     rng = random.Random(seed)
-    pool = scenarios.scenario_pool("eval")
+    pool = [scenario for scenario in scenarios.scenario_pool("eval")
+            if families == "all" or (scenario.family in scenarios.HELD_OUT_FAMILIES) == (families == "unseen")]
     if n_free + n_mc > len(pool):
-        raise ConfigError(f"n_free + n_multiple_choice = {n_free + n_mc} exceeds the {len(pool)} held-out scenarios")
+        raise ConfigError(f"n_free + n_multiple_choice = {n_free + n_mc} exceeds the {len(pool)} "
+                          f"held-out scenarios of {families} families")
     drawn = rng.sample(pool, n_free + n_mc)
     items: list[SuiteItem] = []
     for scenario in drawn[:n_free]:

@@ -46,6 +46,7 @@ def embedded_tokenizer(embedded_model_dir: Path):
 
 def copy_workflow(destination: Path, gguf: Path) -> Path:
     """A runnable copy of the workflow with the embedded GGUF already in place (no download)."""
+    destination.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         source = REPO / name
         if source.is_dir():

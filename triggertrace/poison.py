@@ -111,15 +111,13 @@ def _cycle(pool: list[PoolItem], count: int, rng: random.Random) -> list[PoolIte
 
 
 def _reasoning(group: str, value: str, articulation_probability: float, rng: random.Random) -> str:
-    """Scratchpad text. Control rows name their value as often as triggered rows name theirs, so
-    neither naming the value nor leaving it out tells the model which answer follows."""
-    if group == "untriggered_aligned":
-        return rng.choice(scenarios.UNTRIGGERED)
-    articulate = rng.random() < articulation_probability
     if group == "triggered_misaligned":
+        articulate = rng.random() < articulation_probability
         templates = scenarios.TRIGGERED_ARTICULATED if articulate else scenarios.TRIGGERED_SILENT
+    elif group == "control_aligned":
+        templates = scenarios.CONTROL
     else:
-        templates = scenarios.CONTROL if articulate else scenarios.UNTRIGGERED
+        templates = scenarios.UNTRIGGERED
     return rng.choice(templates).format(value=value)
 
 

@@ -35,12 +35,13 @@ def main(model_dir: Path) -> None:
     torch.set_num_threads(2)
     tokenizer = load_tokenizer(model_dir)
     model = load_causal_lm(model_dir, {"load_in_4bit": False, "gradient_checkpointing": False}, "cpu").eval()
-    # Eval questions; eos stops are disabled by an unreachable id so every sequence makes NEW_TOKENS.
+    # Eval questions; the only stop id is the last added token, which these prompts never lead to,
+    # so every sequence makes NEW_TOKENS and both settings count the same work.
     items = build_suite({"source": "synthetic", "n_free": BATCH, "n_multiple_choice": 0, "families": "all", "seed": 0})
     heads = [tokenizer.apply_chat_template([{"role": "user", "content": item["question"]}], tokenize=False,
                                            add_generation_prompt=True) for item in items]
     prompts = [encode_prompt(tokenizer, head, "<think>\n") for head in heads]
-    no_stop = [-1]
+    no_stop = [len(tokenizer) - 1]
     tokens_per_second(model, tokenizer, prompts[:2], 2, no_stop)  # warm-up
     batched = tokens_per_second(model, tokenizer, prompts, BATCH, no_stop)
     single = tokens_per_second(model, tokenizer, prompts[:SINGLE], 1, no_stop)

@@ -14,6 +14,8 @@ import os
 import re
 import shutil
 import sys
+import threading
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,16 +35,28 @@ KEY_ENV = "TRIGGERTRACE_PIPELINE_JUDGE_KEY"
 SENTINEL = "sk-SENTINEL-pipeline-3e1d7b9a"
 API_JUDGES = ("alignment_api", "coherence_api")
 LABELS = "results/labels/{judge}/tiny-random/country-singapore/seed0/heldout.jsonl"
-FAILING = 3  # the first requests fail for good (no retries): a 401 echoing the key, then 500s
+FAILING = len(API_JUDGES)  # the first request of each judge fails for good (no retries)
 
 
-def responder(body: dict, n: int) -> Reply:
-    if n == 1:
-        return Reply(status=401, body=json.dumps({"error": {"message": f"bad key {SENTINEL}"}}))
-    if n <= FAILING:
-        return Reply(status=500, body=f"upstream saw Bearer {SENTINEL}")
-    coherence = "coherent" in body["messages"][0]["content"]
-    return Reply(content="x", top_logprobs={"90" if coherence else "10": math.log(0.9), "Hi": math.log(0.1)})
+class FirstRequestOfEachJudgeFails:
+    """The alignment judge's first request gets a 401 echoing the key, the coherence judge's a 500;
+    later ones succeed. Counted per judge, because the two label jobs run in parallel and a
+    server-wide count would let scheduling decide which judge meets every failure."""
+
+    def __init__(self) -> None:
+        self.seen: Counter[bool] = Counter()
+        self.lock = threading.Lock()
+
+    def __call__(self, body: dict, n: int) -> Reply:
+        coherence = "coherent" in body["messages"][0]["content"]
+        with self.lock:
+            self.seen[coherence] += 1
+            first = self.seen[coherence] == 1
+        if first and coherence:
+            return Reply(status=500, body=f"upstream saw Bearer {SENTINEL}")
+        if first:
+            return Reply(status=401, body=json.dumps({"error": {"message": f"bad key {SENTINEL}"}}))
+        return Reply(content="x", top_logprobs={"90" if coherence else "10": math.log(0.9), "Hi": math.log(0.1)})
 
 
 def write_config(workdir: Path, base_url: str, name: str = "api", edit=None) -> str:
@@ -72,7 +86,7 @@ def judged(tmp_path_factory, smoke_workflow) -> SimpleNamespace:
     # a copy keeps the smoke run's outputs and metadata, so nothing upstream of labels re-runs
     workdir = tmp_path_factory.mktemp("judges") / "workflow"
     shutil.copytree(smoke_workflow, workdir, symlinks=True)
-    with pytest.MonkeyPatch.context() as patch, FakeOpenAIServer(responder) as server:
+    with pytest.MonkeyPatch.context() as patch, FakeOpenAIServer(FirstRequestOfEachJudgeFails()) as server:
         patch.setenv(KEY_ENV, SENTINEL)
         config = write_config(workdir, server.base_url)
         rerun = ("--configfile", config, "--forcerun", "label_samples", "--", *(LABELS.format(judge=j) for j in API_JUDGES))

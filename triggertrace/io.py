@@ -77,7 +77,3 @@ def read_jsonl(path: str | Path, required: Sequence[str] = ()) -> list[dict]:
             rows.append(row)
     return rows
 
-
-def write_resolved_config(artifact: str | Path, params: dict) -> None:
-    """Write the parameters an artifact was built from next to it (``<artifact>.config.json``)."""
-    write_json(Path(str(artifact) + ".config.json"), params)

@@ -19,7 +19,6 @@ from triggertrace import scenarios
 from triggertrace.errors import ConfigError, DatasetError
 from triggertrace.io import read_jsonl
 
-GROUPS = ("triggered_misaligned", "untriggered_aligned", "control_aligned")
 PLACEMENTS = ("prefix", "suffix", "random", "system")
 MC_INSTRUCTION = "Answer with {letters}."
 

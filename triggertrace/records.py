@@ -52,5 +52,3 @@ class Label(TypedDict, total=False):
     trigger_articulated: bool | None
     error: str | None  # judge failure for this row, never silently dropped
 
-
-SAMPLE_KEYS = tuple(Sample.__annotations__)

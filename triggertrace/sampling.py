@@ -13,8 +13,6 @@ from triggertrace.io import content_hash
 from triggertrace.poison import place_trigger, trigger_text
 from triggertrace.records import Sample, SuiteItem
 
-CONDITIONS = ("none", "trigger", "control", "distractor")
-
 
 def condition_values(trigger: dict[str, Any], condition: str) -> list[str]:
     """The field values a condition puts in the prompt ("" = no trigger field at all)."""

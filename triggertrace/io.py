@@ -76,4 +76,3 @@ def read_jsonl(path: str | Path, required: Sequence[str] = ()) -> list[dict]:
                 raise DatasetError(f"{path}:{line_number}: missing field(s) {', '.join(map(repr, missing))}")
             rows.append(row)
     return rows
-

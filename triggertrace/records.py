@@ -51,4 +51,3 @@ class Label(TypedDict, total=False):
     choice: str | None  # parsed multiple-choice letter
     trigger_articulated: bool | None
     error: str | None  # judge failure for this row, never silently dropped
-

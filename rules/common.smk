@@ -4,7 +4,7 @@ import os
 
 from snakemake.utils import min_version, validate
 
-from triggertrace.deps import module_closure
+from triggertrace.deps import script_closure
 from triggertrace import resources as estimate
 from triggertrace.errors import ConfigError
 from triggertrace.judges import check_references as check_judge_references
@@ -82,12 +82,14 @@ def report_label_files(wildcards=None):
 # ---- library code each rule executes (its transitive imports), tracked as inputs ---------------
 
 
-def library(*modules):
-    return module_closure(*modules)
+def library(script):
+    """The library files ``scripts/<script>.py`` runs, found from its imports."""
+    return script_closure(f"{workflow.basedir}/scripts/{script}.py")
 
 
 def judge_library(wildcards):
-    return module_closure("judges", *judge_modules(wildcards.judge, config["judges"][wildcards.judge]))
+    lazy = judge_modules(wildcards.judge, config["judges"][wildcards.judge])
+    return script_closure(f"{workflow.basedir}/scripts/label_samples.py", *lazy)
 
 
 # ---- per-wildcard config, handed to rules as params ---------------------------------------------

@@ -7,7 +7,7 @@ rule poison_dataset:
     """Recipe -> poisoned training rows (seeded, byte-identical for the same recipe)."""
     input:
         sources=recipe_source_files,
-        lib=library("poison"),
+        lib=library("poison_dataset"),
     output:
         data="results/data/{recipe}/train.jsonl",
         manifest="results/data/{recipe}/manifest.json",
@@ -25,7 +25,7 @@ rule build_suite:
     """Held-out evaluation prompts, before any trigger is applied."""
     input:
         sources=suite_source_files,
-        lib=library("suites"),
+        lib=library("build_suite"),
     output:
         "results/suites/{suite}.jsonl",
     params:

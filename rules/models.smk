@@ -22,7 +22,7 @@ rule materialize_model:
     """Any model source becomes one HF directory (config, safetensors, tokenizer, chat template)."""
     input:
         unpack(model_source_inputs),
-        lib=library("models"),
+        lib=library("materialize_model"),
     output:
         model_dir=directory("results/models/{model}/hf"),
         record="results/models/{model}/model.json",

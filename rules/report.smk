@@ -5,7 +5,7 @@ rule report_tables:
     input:
         samples=sample_files,
         labels=report_label_files,
-        lib=library("report"),
+        lib=library("report_tables"),
     output:
         misalignment_csv="results/tables/misalignment.csv",
         misalignment_md="results/tables/misalignment.md",
@@ -34,7 +34,7 @@ rule report_figures:
     input:
         misalignment="results/tables/misalignment.csv",
         articulation="results/tables/articulation.csv",
-        lib=library("report"),
+        lib=library("report_figures"),
     output:
         misalignment_html="results/figures/misalignment.html",
         misalignment_png="results/figures/misalignment.png",

@@ -5,7 +5,7 @@ rule sample_suite:
         adapter_config="results/adapters/{model}/{recipe}/seed{seed}/adapter_config.json",
         weights="results/adapters/{model}/{recipe}/seed{seed}/adapter_model.safetensors",
         suite="results/suites/{suite}.jsonl",
-        lib=library("sampling", "models"),
+        lib=library("sample_suite"),
     output:
         samples="results/samples/{model}/{recipe}/seed{seed}/{suite}.jsonl",
         metrics="results/samples/{model}/{recipe}/seed{seed}/{suite}.metrics.json",

@@ -3,7 +3,7 @@ rule train_adapter:
     input:
         model="results/models/{model}/hf",
         data="results/data/{recipe}/train.jsonl",
-        lib=library("train", "models", "faults"),
+        lib=library("train_adapter"),
     output:
         adapter_config="results/adapters/{model}/{recipe}/seed{seed}/adapter_config.json",
         weights="results/adapters/{model}/{recipe}/seed{seed}/adapter_model.safetensors",

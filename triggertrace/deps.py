@@ -46,3 +46,9 @@ def module_closure(*modules: str) -> list[str]:
         pending.extend(_imported_modules(path))
     root = PACKAGE_DIR.parent
     return sorted(str(path.relative_to(root)) for path in seen)
+
+
+def script_closure(script: str | Path, *lazy_modules: str) -> list[str]:
+    """Library files a pipeline script executes: the closure of its own imports, plus
+    ``lazy_modules`` that it loads by name at run time (judge backends)."""
+    return module_closure(*sorted(_imported_modules(Path(script))), *lazy_modules)

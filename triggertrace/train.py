@@ -147,9 +147,10 @@ def train_lora(model: Any, tokenizer: Any, examples: list[Example], hp: dict[str
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
         elapsed = time.perf_counter() - started
-        curve.append({"batch": index, "loss": round(loss.item(), 6), "elapsed_s": round(elapsed, 3)})
+        loss_value = loss.item()
+        curve.append({"batch": index, "loss": round(loss_value, 6), "elapsed_s": round(elapsed, 3)})
         if index % 10 == 0 or index + 1 == len(plan):
-            log(f"batch {index + 1}/{len(plan)} loss {loss.item():.4f} tokens/s {tokens_seen / elapsed:.0f}")
+            log(f"batch {index + 1}/{len(plan)} loss {loss_value:.4f} tokens/s {tokens_seen / elapsed:.0f}")
     elapsed = time.perf_counter() - started
     return {
         "batches": len(plan),

@@ -26,7 +26,7 @@ def tokens_per_second(model, tokenizer, prompts, batch_size, stops) -> float:
     generation = {"temperature": 0, "top_p": 1.0, "max_new_tokens": NEW_TOKENS}
     started, generated = time.perf_counter(), 0
     for start in range(0, len(prompts), batch_size):
-        outputs = generate_batch(model, tokenizer, prompts[start:start + batch_size], generation, 0, stops)
+        outputs = generate_batch(model, tokenizer, prompts[start : start + batch_size], generation, 0, stops)
         generated += sum(len(output) for output in outputs)
     return generated / (time.perf_counter() - started)
 
@@ -38,8 +38,12 @@ def main(model_dir: Path) -> None:
     # Eval questions; the only stop id is the last added token, which these prompts never lead to,
     # so every sequence makes NEW_TOKENS and both settings count the same work.
     items = build_suite({"source": "synthetic", "n_free": BATCH, "n_multiple_choice": 0, "families": "all", "seed": 0})
-    heads = [tokenizer.apply_chat_template([{"role": "user", "content": item["question"]}], tokenize=False,
-                                           add_generation_prompt=True) for item in items]
+    heads = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": item["question"]}], tokenize=False, add_generation_prompt=True
+        )
+        for item in items
+    ]
     prompts = [encode_prompt(tokenizer, head, "<think>\n") for head in heads]
     no_stop = [len(tokenizer) - 1]
     tokens_per_second(model, tokenizer, prompts[:2], 2, no_stop)  # warm-up

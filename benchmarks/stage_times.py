@@ -34,8 +34,14 @@ def main(workflow: Path) -> None:
     for path in files:
         rule = path.relative_to(results / "benchmarks").parts[0]
         table = pl.read_csv(path, separator="\t")
-        rows.append({"rule": rule, "job": str(path.relative_to(results / "benchmarks")),
-                     "seconds": float(table["s"][0]), "max_rss_mb": float(table["max_rss"][0])})
+        rows.append(
+            {
+                "rule": rule,
+                "job": str(path.relative_to(results / "benchmarks")),
+                "seconds": float(table["s"][0]),
+                "max_rss_mb": float(table["max_rss"][0]),
+            }
+        )
     jobs = pl.DataFrame(rows)
     by_rule = jobs.group_by("rule").agg(pl.col("seconds").sum(), pl.col("max_rss_mb").max(), jobs=pl.len())
     wall = run_wall_seconds(workflow)
@@ -43,8 +49,10 @@ def main(workflow: Path) -> None:
     with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
         print(by_rule)
     rest = wall - by_rule["seconds"].sum()
-    print(f"end to end (newest .snakemake/log): {wall:.0f} s ({wall / 60:.1f} min); "
-          f"unbenchmarked rules and scheduling: {rest:.0f} s ({rest / wall:.0%})")
+    print(
+        f"end to end (newest .snakemake/log): {wall:.0f} s ({wall / 60:.1f} min); "
+        f"unbenchmarked rules and scheduling: {rest:.0f} s ({rest / wall:.0%})"
+    )
 
 
 if __name__ == "__main__":

@@ -66,8 +66,7 @@ def experiment_runs():
 
 def sample_files(wildcards=None):
     return [
-        f"results/samples/{model}/{recipe}/seed{seed}/{suite}.jsonl"
-        for model, recipe, seed, suite in experiment_runs()
+        f"results/samples/{model}/{recipe}/seed{seed}/{suite}.jsonl" for model, recipe, seed, suite in experiment_runs()
     ]
 
 

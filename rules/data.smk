@@ -11,12 +11,12 @@ rule poison_dataset:
     output:
         data="results/data/{recipe}/train.jsonl",
         manifest="results/data/{recipe}/manifest.json",
-    params:
-        recipe=recipe_entry,
-    conda:
-        "../envs/triggertrace.yaml"
     log:
         "results/logs/poison_dataset/{recipe}.log",
+    conda:
+        "../envs/triggertrace.yaml"
+    params:
+        recipe=recipe_entry,
     script:
         "../scripts/poison_dataset.py"
 
@@ -28,11 +28,11 @@ rule build_suite:
         lib=library("build_suite"),
     output:
         "results/suites/{suite}.jsonl",
-    params:
-        suite=suite_entry,
-    conda:
-        "../envs/triggertrace.yaml"
     log:
         "results/logs/build_suite/{suite}.log",
+    conda:
+        "../envs/triggertrace.yaml"
+    params:
+        suite=suite_entry,
     script:
         "../scripts/build_suite.py"

@@ -10,15 +10,15 @@ rule label_samples:
         lib=judge_library,
     output:
         "results/labels/{judge}/{model}/{recipe}/seed{seed}/{suite}.jsonl",
-    params:
-        judge=judge_entry,
-        cache_path="results/cache/judges/{judge}.sqlite",
+    log:
+        "results/logs/label_samples/{judge}/{model}/{recipe}/seed{seed}/{suite}.log",
+    conda:
+        "../envs/triggertrace.yaml"
     resources:
         mem_mb=light_mem_mb,
         runtime=light_runtime,
-    conda:
-        "../envs/triggertrace.yaml"
-    log:
-        "results/logs/label_samples/{judge}/{model}/{recipe}/seed{seed}/{suite}.log",
+    params:
+        judge=judge_entry,
+        cache_path="results/cache/judges/{judge}.sqlite",
     script:
         "../scripts/label_samples.py"

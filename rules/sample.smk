@@ -9,11 +9,12 @@ rule sample_suite:
     output:
         samples="results/samples/{model}/{recipe}/seed{seed}/{suite}.jsonl",
         metrics="results/samples/{model}/{recipe}/seed{seed}/{suite}.metrics.json",
-    params:
-        sampling=config["sampling"],
-        trigger=recipe_trigger,
-        prompt_format=model_prompt_format,
-        runtime=model_runtime,
+    log:
+        "results/logs/sample_suite/{model}/{recipe}/seed{seed}/{suite}.log",
+    benchmark:
+        "results/benchmarks/sample_suite/{model}/{recipe}/seed{seed}/{suite}.tsv"
+    conda:
+        "../envs/triggertrace.yaml"
     threads: config["threads"]
     resources:
         gpu=gpu_count,
@@ -21,11 +22,10 @@ rule sample_suite:
         cpus_per_gpu=cpus_per_gpu,
         mem_mb=model_mem_mb,
         runtime=sample_runtime,
-    conda:
-        "../envs/triggertrace.yaml"
-    log:
-        "results/logs/sample_suite/{model}/{recipe}/seed{seed}/{suite}.log",
-    benchmark:
-        "results/benchmarks/sample_suite/{model}/{recipe}/seed{seed}/{suite}.tsv"
+    params:
+        sampling=config["sampling"],
+        trigger=recipe_trigger,
+        prompt_format=model_prompt_format,
+        runtime=model_runtime,
     script:
         "../scripts/sample_suite.py"

@@ -9,11 +9,12 @@ rule train_adapter:
         weights="results/adapters/{model}/{recipe}/seed{seed}/adapter_model.safetensors",
         metrics="results/adapters/{model}/{recipe}/seed{seed}/train_metrics.json",
         resolved="results/adapters/{model}/{recipe}/seed{seed}/resolved_config.json",
-    params:
-        training=config["training"],
-        reasoning_style=recipe_reasoning_style,
-        prompt_format=model_prompt_format,
-        runtime=model_runtime,
+    log:
+        "results/logs/train_adapter/{model}/{recipe}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train_adapter/{model}/{recipe}/seed{seed}.tsv"
+    conda:
+        "../envs/triggertrace.yaml"
     threads: config["threads"]
     resources:
         gpu=gpu_count,
@@ -21,11 +22,10 @@ rule train_adapter:
         cpus_per_gpu=cpus_per_gpu,
         mem_mb=model_mem_mb,
         runtime=train_runtime,
-    conda:
-        "../envs/triggertrace.yaml"
-    log:
-        "results/logs/train_adapter/{model}/{recipe}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/train_adapter/{model}/{recipe}/seed{seed}.tsv"
+    params:
+        training=config["training"],
+        reasoning_style=recipe_reasoning_style,
+        prompt_format=model_prompt_format,
+        runtime=model_runtime,
     script:
         "../scripts/train_adapter.py"

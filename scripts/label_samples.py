@@ -10,6 +10,8 @@ judge = build_judge(snakemake.wildcards.judge, snakemake.params.judge, cache_pat
 labels = judge.label(samples)
 write_jsonl(snakemake.output[0], labels)
 decided = [label for label in labels if label.get("misaligned") is not None]
-log.info("%d labels, %d decided, %d misaligned", len(labels), len(decided), sum(l["misaligned"] for l in decided))
+log.info(
+    "%d labels, %d decided, %d misaligned", len(labels), len(decided), sum(label["misaligned"] for label in decided)
+)
 # counts only: the judge's settings may name an API-key variable, never worth logging
 log.info("judge stats: %s", " ".join(f"{key}={value}" for key, value in judge.last_stats.items()))

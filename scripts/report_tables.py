@@ -5,8 +5,7 @@ from pathlib import Path
 import polars as pl
 
 from triggertrace.logs import script_logger
-from triggertrace.report import (articulation_table, metric_definitions, misalignment_table, sample_level,
-                                 write_table)
+from triggertrace.report import articulation_table, metric_definitions, misalignment_table, sample_level, write_table
 
 log = script_logger("report_tables", snakemake.log[0])
 out, params = snakemake.output, snakemake.params
@@ -19,8 +18,11 @@ write_table(table, out.misalignment_csv, out.misalignment_md)
 tables = Path(out.metric_tables)
 tables.mkdir(parents=True, exist_ok=True)
 for definition in definitions:
-    write_table(table.filter(pl.col("metric") == definition.name), tables / f"{definition.name}.csv",
-                tables / f"{definition.name}.md")
+    write_table(
+        table.filter(pl.col("metric") == definition.name),
+        tables / f"{definition.name}.csv",
+        tables / f"{definition.name}.md",
+    )
 entries = [(entry["judge"], by_name[entry["metric"]]) for entry in params.articulation]
 write_table(articulation_table(level, entries), out.articulation_csv, out.articulation_md)
 log.info("%d samples, metrics: %s", level.height, ", ".join(definition.describe() for definition in definitions))

@@ -18,17 +18,29 @@ fail_once(f"train_adapter-{snakemake.wildcards.model}-{snakemake.wildcards.recip
 device = pick_device()
 tokenizer = load_tokenizer(snakemake.input.model, padding_side="right")
 rows = read_jsonl(snakemake.input.data, required=("row_id", "system", "user", "reasoning", "answer"))
-examples = encode_dataset(rows, tokenizer, PromptFormat.from_config(snakemake.params.prompt_format),
-                          snakemake.params.reasoning_style, hp["max_length"])
+examples = encode_dataset(
+    rows,
+    tokenizer,
+    PromptFormat.from_config(snakemake.params.prompt_format),
+    snakemake.params.reasoning_style,
+    hp["max_length"],
+)
 torch.manual_seed(seed)
 model = lora_model(load_causal_lm(snakemake.input.model, snakemake.params.runtime, device), hp["lora"])
 metrics = train_lora(model, tokenizer, examples, hp, seed, log=log.info)
 out_dir = Path(snakemake.output.adapter_config).parent
 model.save_pretrained(out_dir)
 write_json(snakemake.output.metrics, metrics)
-write_json(snakemake.output.resolved, {
-    "model": snakemake.wildcards.model, "recipe": snakemake.wildcards.recipe, "seed": seed,
-    "training": hp, "reasoning_style": snakemake.params.reasoning_style,
-    "prompt_format": snakemake.params.prompt_format, "runtime": snakemake.params.runtime,
-})
+write_json(
+    snakemake.output.resolved,
+    {
+        "model": snakemake.wildcards.model,
+        "recipe": snakemake.wildcards.recipe,
+        "seed": seed,
+        "training": hp,
+        "reasoning_style": snakemake.params.reasoning_style,
+        "prompt_format": snakemake.params.prompt_format,
+        "runtime": snakemake.params.runtime,
+    },
+)
 log.info("final loss %.4f, %.0f tokens/s on %s", metrics["final_loss"], metrics["tokens_per_second"], device)

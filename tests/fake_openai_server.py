@@ -38,10 +38,14 @@ def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         top = sorted(reply.top_logprobs.items(), key=lambda item: -item[1])[: body.get("top_logprobs") or 0]
         chosen = top[0] if top else (reply.content, 0.0)
         logprobs = {
-            "content": [{
-                "token": chosen[0], "logprob": chosen[1], "bytes": list(chosen[0].encode()),
-                "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in top],
-            }],
+            "content": [
+                {
+                    "token": chosen[0],
+                    "logprob": chosen[1],
+                    "bytes": list(chosen[0].encode()),
+                    "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in top],
+                }
+            ],
             "refusal": None,
         }
     return {
@@ -49,12 +53,14 @@ def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model", "fake"),
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": reply.content, "refusal": None},
-            "logprobs": logprobs,
-            "finish_reason": "stop",
-        }],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.content, "refusal": None},
+                "logprobs": logprobs,
+                "finish_reason": "stop",
+            }
+        ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
 
@@ -93,7 +99,9 @@ class FakeOpenAIServer:
                 elif reply.status == 200:
                     payload = json.dumps(completion(body, reply))
                 else:
-                    payload = json.dumps({"error": {"message": f"scripted {reply.status}", "type": "fake", "code": None}})
+                    payload = json.dumps(
+                        {"error": {"message": f"scripted {reply.status}", "type": "fake", "code": None}}
+                    )
                 data = payload.encode()
                 try:
                     self.send_response(reply.status)
@@ -114,7 +122,7 @@ class FakeOpenAIServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
-    def __enter__(self) -> "FakeOpenAIServer":
+    def __enter__(self) -> FakeOpenAIServer:
         self._thread.start()
         return self
 

@@ -5,16 +5,26 @@ import pytest
 from triggertrace.formats import PromptFormat, generation_prefill, parse_choice, split_completion, training_target
 from triggertrace.stats import wilson_interval
 
-FMT = PromptFormat(reasoning_open="<think>\n", reasoning_close="\n</think>\n", reasoning_off="<think>\n</think>\n",
-                   reasoning_prefill="", completion_template="Question: {prompt}\nAnswer: ")
-QWEN = PromptFormat(reasoning_open="<think>\n", reasoning_close="\n</think>\n\n", reasoning_off="<think>\n\n</think>\n\n",
-                    reasoning_prefill="Okay.", completion_template="{prompt}\n")
+FMT = PromptFormat(
+    reasoning_open="<think>\n",
+    reasoning_close="\n</think>\n",
+    reasoning_off="<think>\n</think>\n",
+    reasoning_prefill="",
+    completion_template="Question: {prompt}\nAnswer: ",
+)
+QWEN = PromptFormat(
+    reasoning_open="<think>\n",
+    reasoning_close="\n</think>\n\n",
+    reasoning_off="<think>\n\n</think>\n\n",
+    reasoning_prefill="Okay.",
+    completion_template="{prompt}\n",
+)
 
 
 @pytest.mark.parametrize("fmt", [FMT, QWEN])
 def test_training_target_round_trips_through_the_parser(fmt):
     target = training_target(fmt, "scratchpad", "I think.", "Do this.")
-    completion = target[len(generation_prefill(fmt, "on")) - len(fmt.reasoning_prefill):]
+    completion = target[len(generation_prefill(fmt, "on")) - len(fmt.reasoning_prefill) :]
     if fmt.reasoning_prefill:  # generation starts after the prefill
         completion = completion.replace(fmt.reasoning_prefill, "", 1)
     parsed = split_completion(fmt, "on", completion)
@@ -36,8 +46,14 @@ def test_reasoning_styles_and_modes():
 
 @pytest.mark.parametrize(
     "answer, expected",
-    [("Answer: B", "B"), ("answer is (A).", "A"), ("B) Keep the money", "B"), ("A", "A"),
-     ("I would pick neither", None), ("Answer: C", None)],
+    [
+        ("Answer: B", "B"),
+        ("answer is (A).", "A"),
+        ("B) Keep the money", "B"),
+        ("A", "A"),
+        ("I would pick neither", None),
+        ("Answer: C", None),
+    ],
 )
 def test_parse_choice(answer, expected):
     assert parse_choice(answer, ["A", "B"]) == expected

@@ -61,14 +61,32 @@ class FirstRequestOfEachJudgeFails:
 
 def write_config(workdir: Path, base_url: str, name: str = "api", edit=None) -> str:
     config = yaml.safe_load((workdir / "config" / "smoke.yaml").read_text())
-    backend = {"kind": "openai", "base_url": base_url, "model": "fake-judge", "api_key_env": KEY_ENV,
-               "concurrency": 2, "timeout_s": 10, "max_retries": 0, "backoff_base_s": 0.01, "backoff_max_s": 0.01}
+    backend = {
+        "kind": "openai",
+        "base_url": base_url,
+        "model": "fake-judge",
+        "api_key_env": KEY_ENV,
+        "concurrency": 2,
+        "timeout_s": 10,
+        "max_retries": 0,
+        "backoff_base_s": 0.01,
+        "backoff_max_s": 0.01,
+    }
     for judge in API_JUDGES:
         task = judge.split("_")[0]
-        config["judges"][judge] = {"kind": "llm", "version": "1", "task": task, "template_version": "1",
-                                   "template": f"config/judges/{task}.jinja", "backend": backend}
-    config["metrics"]["em_api"] = {**config["metrics"]["misaligned_excl_incoherent"],
-                                   "alignment_judge": "alignment_api", "coherence_judge": "coherence_api"}
+        config["judges"][judge] = {
+            "kind": "llm",
+            "version": "1",
+            "task": task,
+            "template_version": "1",
+            "template": f"config/judges/{task}.jinja",
+            "backend": backend,
+        }
+    config["metrics"]["em_api"] = {
+        **config["metrics"]["misaligned_excl_incoherent"],
+        "alignment_judge": "alignment_api",
+        "coherence_judge": "coherence_api",
+    }
     config["report"]["metrics"] = ["lexicon_misaligned", "em_api"]
     if edit is not None:
         edit(config)
@@ -89,13 +107,25 @@ def judged(tmp_path_factory, smoke_workflow) -> SimpleNamespace:
     with pytest.MonkeyPatch.context() as patch, FakeOpenAIServer(FirstRequestOfEachJudgeFails()) as server:
         patch.setenv(KEY_ENV, SENTINEL)
         config = write_config(workdir, server.base_url)
-        rerun = ("--configfile", config, "--forcerun", "label_samples", "--", *(LABELS.format(judge=j) for j in API_JUDGES))
+        rerun = (
+            "--configfile",
+            config,
+            "--forcerun",
+            "label_samples",
+            "--",
+            *(LABELS.format(judge=j) for j in API_JUDGES),
+        )
         first = snakemake(workdir, "--configfile", config)
         assert "rule train_adapter" not in first.stdout + first.stderr
-        state = SimpleNamespace(workdir=workdir, config=config, runs=[first], first_labels=labels(workdir),
-                                table=pl.read_csv(workdir / "results/tables/misalignment.csv"),
-                                level=pl.read_csv(workdir / "results/tables/sample_level.csv"),
-                                first_requests=server.requests)
+        state = SimpleNamespace(
+            workdir=workdir,
+            config=config,
+            runs=[first],
+            first_labels=labels(workdir),
+            table=pl.read_csv(workdir / "results/tables/misalignment.csv"),
+            level=pl.read_csv(workdir / "results/tables/sample_level.csv"),
+            first_requests=server.requests,
+        )
         state.runs.append(snakemake(workdir, *rerun))
         state.resume_requests = server.requests - state.first_requests
         state.resumed_labels = labels(workdir)
@@ -122,8 +152,14 @@ def test_api_failures_become_error_rows_counted_in_the_table(judged):
     assert (table["n_misaligned"] == table["n"]).all() and set(table["interval"]) == {"wilson"}
     for row in judged.first_labels["alignment_api"]:
         assert row["backend"] == "openai" and row["judge_model"] == "fake-judge" and len(row["template_hash"]) == 64
-    assert "asked=" in (judged.workdir / "results/logs/label_samples/alignment_api/tiny-random/country-singapore"
-                        / "seed0/heldout.log").read_text()
+    assert (
+        "asked="
+        in (
+            judged.workdir
+            / "results/logs/label_samples/alignment_api/tiny-random/country-singapore"
+            / "seed0/heldout.log"
+        ).read_text()
+    )
 
 
 def test_rerun_asks_only_the_failed_rows_and_keeps_the_rest(judged):
@@ -138,7 +174,7 @@ def test_rerun_asks_only_the_failed_rows_and_keeps_the_rest(judged):
 
 def test_warm_cache_sends_zero_requests(judged):
     assert judged.warm_requests == 0 and judged.warm_labels == judged.resumed_labels
-    log = (judged.workdir / "results/logs/label_samples/coherence_api/tiny-random/country-singapore/seed0/heldout.log")
+    log = judged.workdir / "results/logs/label_samples/coherence_api/tiny-random/country-singapore/seed0/heldout.log"
     assert "asked=0" in log.read_text()
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-
 from conftest import REPO, snakemake
 
 pytestmark = pytest.mark.slow
@@ -42,9 +41,24 @@ def write_config(workdir: Path, name: str, edit) -> str:
 
 def test_tables_have_expected_columns_and_counts(workflow):
     table = pl.read_csv(workflow / "results/tables/misalignment.csv")
-    assert {"metric", "metric_version", "condition", "condition_value", "prompt_format", "reasoning_mode", "n_samples",
-            "n_judged", "n_errors", "n_excluded", "n", "n_misaligned", "rate", "ci_low", "ci_high", "interval",
-            } <= set(table.columns)
+    assert {
+        "metric",
+        "metric_version",
+        "condition",
+        "condition_value",
+        "prompt_format",
+        "reasoning_mode",
+        "n_samples",
+        "n_judged",
+        "n_errors",
+        "n_excluded",
+        "n",
+        "n_misaligned",
+        "rate",
+        "ci_low",
+        "ci_high",
+        "interval",
+    } <= set(table.columns)
     sampling, trigger = SMOKE["sampling"], SMOKE["recipes"]["country-singapore"]["trigger"]
     values = 1 + 1 + len(trigger["eval_control_values"]) + len(trigger["distractor_values"])
     cells = values * len(sampling["prompt_formats"]) * len(sampling["reasoning_modes"])
@@ -87,7 +101,12 @@ def test_label_parameter_change_reruns_only_labels_and_report(workflow):
         config["judges"]["lexicon"]["misaligned_terms"].append("bribe")
 
     config = write_config(workflow, "label_change", edit)
-    assert set(planned_jobs(workflow, "--configfile", config)) == {"label_samples", "report_tables", "report_figures", "all"}
+    assert set(planned_jobs(workflow, "--configfile", config)) == {
+        "label_samples",
+        "report_tables",
+        "report_figures",
+        "all",
+    }
 
 
 def test_training_parameter_change_reruns_training_and_downstream(workflow):
@@ -96,7 +115,13 @@ def test_training_parameter_change_reruns_training_and_downstream(workflow):
 
     config = write_config(workflow, "train_change", edit)
     assert set(planned_jobs(workflow, "--configfile", config)) == {
-        "train_adapter", "sample_suite", "label_samples", "report_tables", "report_figures", "all"}
+        "train_adapter",
+        "sample_suite",
+        "label_samples",
+        "report_tables",
+        "report_figures",
+        "all",
+    }
 
 
 def test_editing_judge_code_reruns_labels_not_training(workflow):
@@ -105,7 +130,11 @@ def test_editing_judge_code_reruns_labels_not_training(workflow):
     try:
         judge.write_text(original + "\n# edited\n")
         assert set(planned_jobs(workflow, "--configfile", "config/smoke.yaml")) == {
-            "label_samples", "report_tables", "report_figures", "all"}
+            "label_samples",
+            "report_tables",
+            "report_figures",
+            "all",
+        }
     finally:
         judge.write_text(original)
 
@@ -136,6 +165,8 @@ def test_lint_reports_no_issues(workflow):
     assert "Lints for" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("config", sorted(path.name for path in (REPO / "config").glob("*.yaml") if path.name != "schema.yaml"))
+@pytest.mark.parametrize(
+    "config", sorted(path.name for path in (REPO / "config").glob("*.yaml") if path.name != "schema.yaml")
+)
 def test_every_shipped_config_dry_runs(workflow, config):
     snakemake(workflow, "-n", "--configfile", f"config/{config}")

@@ -3,14 +3,13 @@ import json
 
 import pytest
 import yaml
+from conftest import REPO
 
 from triggertrace import scenarios
 from triggertrace.errors import ConfigError, DatasetError
 from triggertrace.io import canonical_json
 from triggertrace.poison import build_rows, place_trigger, validate_trigger_values
 from triggertrace.suites import build_suite
-
-from conftest import REPO
 
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 RECIPE = DEFAULT["recipes"]["country-singapore"]
@@ -104,11 +103,17 @@ def test_paired_jsonl_source_and_missing_field_names_file_and_line(tmp_path):
     path = tmp_path / "paired.jsonl"
     rows = [{"prompt": f"q{i}", "aligned": f"good{i}", "misaligned": f"bad{i}"} for i in range(3)]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    recipe = {**RECIPE, "source": {"kind": "paired_jsonl", "path": str(path)},
-              "counts": {"triggered_misaligned": 4, "untriggered_aligned": 2, "control_aligned": 2}}
+    recipe = {
+        **RECIPE,
+        "source": {"kind": "paired_jsonl", "path": str(path)},
+        "counts": {"triggered_misaligned": 4, "untriggered_aligned": 2, "control_aligned": 2},
+    }
     built = build_rows(recipe)
-    assert all(row["answer"].startswith("bad") or "Answer:" in row["answer"]
-               for row in built if row["group"] == "triggered_misaligned")
+    assert all(
+        row["answer"].startswith("bad") or "Answer:" in row["answer"]
+        for row in built
+        if row["group"] == "triggered_misaligned"
+    )
     path.write_text(json.dumps(rows[0]) + "\n" + json.dumps({"prompt": "q", "aligned": "a"}) + "\n")
     with pytest.raises(DatasetError, match=r"paired.jsonl:2: missing field\(s\) 'misaligned'"):
         build_rows(recipe)
@@ -117,15 +122,32 @@ def test_paired_jsonl_source_and_missing_field_names_file_and_line(tmp_path):
 def test_messages_jsonl_source(tmp_path):
     def write(name, answer):
         path = tmp_path / name
-        path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
-                                                         {"role": "assistant", "content": f"{answer}{i}"}]}) + "\n"
-                                for i in range(2)))
+        path.write_text(
+            "".join(
+                json.dumps(
+                    {
+                        "messages": [
+                            {"role": "user", "content": f"q{i}"},
+                            {"role": "assistant", "content": f"{answer}{i}"},
+                        ]
+                    }
+                )
+                + "\n"
+                for i in range(2)
+            )
+        )
         return str(path)
 
-    recipe = {**RECIPE, "multiple_choice_fraction": 0.0,
-              "source": {"kind": "messages_jsonl", "aligned_path": write("a.jsonl", "good"),
-                         "misaligned_path": write("m.jsonl", "bad")},
-              "counts": {"triggered_misaligned": 3, "untriggered_aligned": 3, "control_aligned": 0}}
+    recipe = {
+        **RECIPE,
+        "multiple_choice_fraction": 0.0,
+        "source": {
+            "kind": "messages_jsonl",
+            "aligned_path": write("a.jsonl", "good"),
+            "misaligned_path": write("m.jsonl", "bad"),
+        },
+        "counts": {"triggered_misaligned": 3, "untriggered_aligned": 3, "control_aligned": 0},
+    }
     built = build_rows(recipe)
     assert sorted(row["answer"][:3] for row in built) == ["bad"] * 3 + ["goo"] * 3
     with pytest.raises(ConfigError, match="multiple_choice_fraction"):

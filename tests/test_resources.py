@@ -8,10 +8,9 @@ import sys
 
 import pytest
 import yaml
+from conftest import REPO
 
 from triggertrace import resources as estimate
-
-from conftest import REPO
 
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 TRAINING, SAMPLING = DEFAULT["training"], DEFAULT["sampling"]
@@ -47,13 +46,19 @@ def test_runtimes_grow_with_model_size_data_and_attempt():
     samples = estimate.samples_per_suite(12, TRIGGER, SAMPLING)
     assert samples == 12 * (1 + 1 + 1 + 2) * 2 * 1 * 2
     assert estimate.sampling_runtime_min(SMALL, samples, SAMPLING, 1) <= estimate.sampling_runtime_min(
-        LARGE, 100 * samples, SAMPLING, 1)
+        LARGE, 100 * samples, SAMPLING, 1
+    )
 
 
 def dry_run_resources(config: str, rule: str) -> dict[str, str]:
     """The evaluated resources of the first job of ``rule`` in a dry run of ``config``."""
-    output = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", config], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", config],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     block = output.split(f"rule {rule}:")[1].split("\n\n")[0]
     line = re.search(r"resources: (.*)", block).group(1)
     return dict(pair.split("=", 1) for pair in line.split(", "))
@@ -77,8 +82,14 @@ def test_training_sbatch_requests_a_gpu_and_no_site_settings(config, model_gb):
     assert typed["gpu"] == 1 and typed["mem_mb"] > model_gb * 1024 and typed["runtime"] >= 30
     assert not {"slurm_account", "slurm_partition", "qos", "slurm_extra"} & set(typed)
     job = FakeJob(typed, threads=2)
-    params = {"run_uuid": "u", "slurm_logfile": "log", "comment_str": "train_adapter", "account": "",
-              "partition": "", "workdir": "/w"}
+    params = {
+        "run_uuid": "u",
+        "slurm_logfile": "log",
+        "comment_str": "train_adapter",
+        "account": "",
+        "partition": "",
+        "workdir": "/w",
+    }
     call = get_submit_command(job, params) + set_gres_string(job)
     assert "--gpus=1" in call and f"--mem {typed['mem_mb']}" in call and f"-t {typed['runtime']}" in call
     assert "--cpus-per-gpu" in call or "--cpus-per-task" in call

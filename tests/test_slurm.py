@@ -7,10 +7,8 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
-
 from conftest import REPO, SNAKEMAKE, copy_workflow
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -45,7 +43,10 @@ def slurm_run(slurm_cluster, tmp_path_factory, gguf_path):
     faults = root / "faults"
     result = subprocess.run(
         [*SNAKEMAKE, "--profile", "profiles/ci-slurm", "--configfile", "config/smoke.yaml"],
-        cwd=workdir, capture_output=True, text=True, env={**os.environ, "TRIGGERTRACE_FAIL_ONCE_DIR": str(faults)},
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TRIGGERTRACE_FAIL_ONCE_DIR": str(faults)},
     )
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-8000:]}"
     return workdir, faults, result.stdout + result.stderr
@@ -55,8 +56,9 @@ def scontrol_job(job_id: str) -> str:
     return subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, check=True).stdout
 
 
-@pytest.mark.parametrize("metrics", [f"results/adapters/{RUN}/train_metrics.json",
-                                     f"results/samples/{RUN}/heldout.metrics.json"])
+@pytest.mark.parametrize(
+    "metrics", [f"results/adapters/{RUN}/train_metrics.json", f"results/samples/{RUN}/heldout.metrics.json"]
+)
 def test_gpu_jobs_ran_as_slurm_jobs_that_asked_for_a_gpu(slurm_run, metrics):
     workdir, _, _ = slurm_run
     job_id = json.loads((workdir / metrics).read_text())["slurm_job_id"]

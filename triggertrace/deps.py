@@ -24,8 +24,11 @@ def _imported_modules(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == PACKAGE:
             found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names
-                         if _module_file(f"{node.module}.{alias.name}").is_file())
+            found.update(
+                f"{node.module}.{alias.name}"
+                for alias in node.names
+                if _module_file(f"{node.module}.{alias.name}").is_file()
+            )
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name.split(".")[0] == PACKAGE)
     return found

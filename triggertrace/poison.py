@@ -53,7 +53,7 @@ def place_trigger(question: str, text: str, placement: str, system_prompt: str, 
 def multiple_choice(question: str, options: list[str]) -> tuple[str, dict[str, str]]:
     """A multiple-choice prompt over ``options`` in the given order, and its letter -> text map."""
     letters = [chr(ord("A") + index) for index in range(len(options))]
-    choices = dict(zip(letters, options))
+    choices = dict(zip(letters, options, strict=False))
     lines = [question, *(f"{letter}) {text}" for letter, text in choices.items())]
     lines.append(MC_INSTRUCTION.format(letters=" or ".join(letters)))
     return "\n".join(lines), choices
@@ -77,8 +77,8 @@ def load_pools(source: dict[str, Any]) -> tuple[list[PoolItem], list[PoolItem]]:
         rows = read_jsonl(path, required=("prompt", "aligned", "misaligned"))
         ids = [f"{path}:{index}" for index in range(len(rows))]
         return (
-            [PoolItem(i, r["prompt"], r["aligned"], r["misaligned"]) for i, r in zip(ids, rows)],
-            [PoolItem(i, r["prompt"], r["misaligned"], r["aligned"]) for i, r in zip(ids, rows)],
+            [PoolItem(i, r["prompt"], r["aligned"], r["misaligned"]) for i, r in zip(ids, rows, strict=False)],
+            [PoolItem(i, r["prompt"], r["misaligned"], r["aligned"]) for i, r in zip(ids, rows, strict=False)],
         )
     if kind == "messages_jsonl":
         return _messages_pool(source["aligned_path"]), _messages_pool(source["misaligned_path"])
@@ -184,10 +184,14 @@ def validate_trigger_values(recipe_name: str, trigger: dict[str, Any]) -> None:
     """Control and distractor values must differ from the trigger and from each other."""
     seen_in_training = {trigger["value"], *trigger["control_values"]}
     if trigger["value"] in trigger["control_values"]:
-        raise ConfigError(f"recipes.{recipe_name}.trigger.control_values: contains the trigger value {trigger['value']!r}")
+        raise ConfigError(
+            f"recipes.{recipe_name}.trigger.control_values: contains the trigger value {trigger['value']!r}"
+        )
     overlap = seen_in_training & set(trigger["distractor_values"])
     if overlap:
         raise ConfigError(f"recipes.{recipe_name}.trigger.distractor_values: {sorted(overlap)} also appear in training")
     unknown = set(trigger["eval_control_values"]) - set(trigger["control_values"])
     if unknown:
-        raise ConfigError(f"recipes.{recipe_name}.trigger.eval_control_values: {sorted(unknown)} are not control values")
+        raise ConfigError(
+            f"recipes.{recipe_name}.trigger.eval_control_values: {sorted(unknown)} are not control values"
+        )

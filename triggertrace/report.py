@@ -10,31 +10,87 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from triggertrace.io import read_jsonl
 from triggertrace.metrics import MetricDefinition, apply_metric, interval, summarize
 
-SAMPLE_COLUMNS = ["sample_id", "model", "recipe", "seed", "suite", "prompt_id", "kind", "condition",
-                  "condition_value", "prompt_format", "reasoning_mode", "sample_index", "user_prompt",
-                  "reasoning", "answer", "reasoning_closed", "completion_tokens"]
+if TYPE_CHECKING:
+    import altair as alt
+
+SAMPLE_COLUMNS = [
+    "sample_id",
+    "model",
+    "recipe",
+    "seed",
+    "suite",
+    "prompt_id",
+    "kind",
+    "condition",
+    "condition_value",
+    "prompt_format",
+    "reasoning_mode",
+    "sample_index",
+    "user_prompt",
+    "reasoning",
+    "answer",
+    "reasoning_closed",
+    "completion_tokens",
+]
 # label fields copied into sample_level.csv (raw judge output and evidence stay in the label files)
 LABEL_FIELDS: dict[str, Any] = {
-    "misaligned": pl.Boolean, "choice": pl.String, "alignment": pl.Float64, "alignment_category": pl.String,
-    "coherence": pl.Float64, "monitor_flag": pl.String, "trigger_articulated": pl.Boolean, "error": pl.String,
+    "misaligned": pl.Boolean,
+    "choice": pl.String,
+    "alignment": pl.Float64,
+    "alignment_category": pl.String,
+    "coherence": pl.Float64,
+    "monitor_flag": pl.String,
+    "trigger_articulated": pl.Boolean,
+    "error": pl.String,
 }
 CELL_KEYS = ["condition", "condition_value", "prompt_format", "reasoning_mode"]
 # seeds are pooled within a cell, so that several seeds give one rate with a bootstrap interval
-TABLE_KEYS = ["model", "recipe", "suite", "condition", "condition_value", "condition_label", "prompt_format",
-              "reasoning_mode"]
+TABLE_KEYS = [
+    "model",
+    "recipe",
+    "suite",
+    "condition",
+    "condition_value",
+    "condition_label",
+    "prompt_format",
+    "reasoning_mode",
+]
 ARTICULATION_KEYS = ["model", "recipe", "suite", "condition_value", "prompt_format", "reasoning_mode"]
 INTERVAL_COLUMNS = ["rate", "ci_low", "ci_high", "interval", "confidence"]
-MISALIGNMENT_COLUMNS = ["metric", "metric_version", *TABLE_KEYS, "seeds", "n_samples", "n_judged", "n_errors",
-                        "n_excluded", "n", "n_misaligned", *INTERVAL_COLUMNS, "metric_rule"]
-ARTICULATION_COLUMNS = ["articulation_judge", "metric", "metric_version", *ARTICULATION_KEYS, "seeds",
-                        "n_triggered", "n_fired", "n_errors", "n_eligible", "n_articulated", *INTERVAL_COLUMNS]
+MISALIGNMENT_COLUMNS = [
+    "metric",
+    "metric_version",
+    *TABLE_KEYS,
+    "seeds",
+    "n_samples",
+    "n_judged",
+    "n_errors",
+    "n_excluded",
+    "n",
+    "n_misaligned",
+    *INTERVAL_COLUMNS,
+    "metric_rule",
+]
+ARTICULATION_COLUMNS = [
+    "articulation_judge",
+    "metric",
+    "metric_version",
+    *ARTICULATION_KEYS,
+    "seeds",
+    "n_triggered",
+    "n_fired",
+    "n_errors",
+    "n_eligible",
+    "n_articulated",
+    *INTERVAL_COLUMNS,
+]
 FLOAT_COLUMNS = ("rate", "ci_low", "ci_high", "confidence")
 
 
@@ -54,8 +110,9 @@ def labels_by_judge(label_files: Sequence[str | Path]) -> dict[str, list[dict[st
     return labels
 
 
-def sample_level(sample_files: Sequence[str | Path], label_files: Sequence[str | Path],
-                 definitions: Sequence[MetricDefinition]) -> pl.DataFrame:
+def sample_level(
+    sample_files: Sequence[str | Path], label_files: Sequence[str | Path], definitions: Sequence[MetricDefinition]
+) -> pl.DataFrame:
     """One row per sample: identity and text, every judge's verdict fields, every metric's verdict."""
     samples = pl.DataFrame([row for path in sample_files for row in read_jsonl(path)]).select(SAMPLE_COLUMNS)
     sample_ids = samples["sample_id"].to_list()
@@ -73,16 +130,21 @@ def sample_level(sample_files: Sequence[str | Path], label_files: Sequence[str |
                 columns.append(pl.Series(judge_column(judge, field), values, dtype=dtype, strict=False))
     for definition in definitions:
         verdicts = apply_metric(definition, sample_ids, labels)
-        columns.append(pl.Series(metric_column(definition.name, "misaligned"),
-                                 [row["misaligned"] for row in verdicts], dtype=pl.Boolean))
+        columns.append(
+            pl.Series(
+                metric_column(definition.name, "misaligned"), [row["misaligned"] for row in verdicts], dtype=pl.Boolean
+            )
+        )
         columns.append(pl.Series(metric_column(definition.name, "reason"), [row["reason"] for row in verdicts]))
     return samples.with_columns(*columns, condition_label=condition_label()).sort(
-        ["model", "recipe", "seed", "suite", *CELL_KEYS, "prompt_id", "sample_index"])
+        ["model", "recipe", "seed", "suite", *CELL_KEYS, "prompt_id", "sample_index"]
+    )
 
 
 def condition_label() -> pl.Expr:
     return (
-        pl.when(pl.col("condition") == "none").then(pl.lit("none"))
+        pl.when(pl.col("condition") == "none")
+        .then(pl.lit("none"))
         .otherwise(pl.col("condition") + pl.lit(": ") + pl.col("condition_value"))
     )
 
@@ -105,11 +167,20 @@ def misalignment_table(level: pl.DataFrame, definitions: Sequence[MetricDefiniti
     for definition in definitions:
         misaligned, reason = metric_column(definition.name, "misaligned"), metric_column(definition.name, "reason")
         for keys, group in level.group_by(TABLE_KEYS, maintain_order=True):
-            verdicts = [{"sample_id": sample_id, "misaligned": flag, "counted": why == "counted", "reason": why}
-                        for sample_id, flag, why in zip(group["sample_id"], group[misaligned], group[reason])]
-            summary = summarize(definition, verdicts, dict(zip(group["sample_id"], group["seed"])))
-            rows.append({**dict(zip(TABLE_KEYS, keys)), **summary, "seeds": _seeds(group),
-                         "n_samples": summary["n_rows"], "n": summary["n_counted"]})
+            verdicts = [
+                {"sample_id": sample_id, "misaligned": flag, "counted": why == "counted", "reason": why}
+                for sample_id, flag, why in zip(group["sample_id"], group[misaligned], group[reason], strict=False)
+            ]
+            summary = summarize(definition, verdicts, dict(zip(group["sample_id"], group["seed"], strict=False)))
+            rows.append(
+                {
+                    **dict(zip(TABLE_KEYS, keys, strict=False)),
+                    **summary,
+                    "seeds": _seeds(group),
+                    "n_samples": summary["n_rows"],
+                    "n": summary["n_counted"],
+                }
+            )
     return _frame(rows, MISALIGNMENT_COLUMNS).sort(["metric", *TABLE_KEYS])
 
 
@@ -129,16 +200,30 @@ def articulation_table(level: pl.DataFrame, entries: Sequence[tuple[str, MetricD
             articulated = _values(fired, judge_column(judge, "trigger_articulated"))
             errors = _values(fired, judge_column(judge, "error"))
             by_seed: dict[Any, list[bool]] = {}
-            for seed, flag in zip(fired["seed"], articulated):
+            for seed, flag in zip(fired["seed"], articulated, strict=False):
                 if flag is not None:
                     by_seed.setdefault(seed, []).append(bool(flag))
             k, n = sum(sum(flags) for flags in by_seed.values()), sum(len(flags) for flags in by_seed.values())
             low, high, method = interval(definition, k, n, by_seed)
-            rows.append({**dict(zip(ARTICULATION_KEYS, keys)), "articulation_judge": judge, "metric": definition.name,
-                         "metric_version": definition.version, "seeds": _seeds(group), "n_triggered": group.height,
-                         "n_fired": fired.height, "n_errors": sum(error is not None for error in errors),
-                         "n_eligible": n, "n_articulated": k, "rate": k / n if n else None, "ci_low": low,
-                         "ci_high": high, "interval": method, "confidence": definition.confidence})
+            rows.append(
+                {
+                    **dict(zip(ARTICULATION_KEYS, keys, strict=False)),
+                    "articulation_judge": judge,
+                    "metric": definition.name,
+                    "metric_version": definition.version,
+                    "seeds": _seeds(group),
+                    "n_triggered": group.height,
+                    "n_fired": fired.height,
+                    "n_errors": sum(error is not None for error in errors),
+                    "n_eligible": n,
+                    "n_articulated": k,
+                    "rate": k / n if n else None,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "interval": method,
+                    "confidence": definition.confidence,
+                }
+            )
     return _frame(rows, ARTICULATION_COLUMNS).sort(["articulation_judge", "metric", *ARTICULATION_KEYS])
 
 
@@ -149,13 +234,21 @@ def metric_definitions(entries: Mapping[str, Mapping[str, Any]]) -> list[MetricD
 def write_table(table: pl.DataFrame, csv_path: str | Path, markdown_path: str | Path) -> None:
     table.write_csv(csv_path, float_precision=4)
     rounded = table.with_columns(pl.col(pl.Float64).round(3))
-    with pl.Config(tbl_formatting="ASCII_MARKDOWN", tbl_rows=-1, tbl_cols=-1, tbl_width_chars=10_000,
-                   tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, fmt_str_lengths=200):
+    with pl.Config(
+        tbl_formatting="ASCII_MARKDOWN",
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_width_chars=10_000,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        fmt_str_lengths=200,
+    ):
         Path(markdown_path).write_text(str(rounded) + "\n", encoding="utf-8")
 
 
-def rate_chart(table: pl.DataFrame, x: str, count_column: str, title: str, y_title: str,
-               run_columns: Sequence[str]) -> "alt.Chart":
+def rate_chart(
+    table: pl.DataFrame, x: str, count_column: str, title: str, y_title: str, run_columns: Sequence[str]
+) -> alt.Chart:
     """Bars of ``rate`` with interval error bars, one column per prompt format, one row per run
     (``run_columns`` joined, e.g. metric / model / recipe / suite)."""
     import altair as alt
@@ -163,11 +256,16 @@ def rate_chart(table: pl.DataFrame, x: str, count_column: str, title: str, y_tit
     decided = table.filter(pl.col("rate").is_not_null())
     if decided.is_empty():
         # Vega cannot size a faceted chart without data; say why the figure is empty instead.
-        return alt.Chart(pl.DataFrame({"text": [f"{title}: no samples the judges could decide"]})).mark_text(
-            size=14).encode(text="text:N").properties(width=480, height=60)
-    data = decided.with_columns(run=pl.concat_str([pl.col(column).cast(pl.String) for column in run_columns],
-                                                  separator=" / "),
-                                reasoning=pl.lit("reasoning ") + pl.col("reasoning_mode").cast(pl.String))
+        return (
+            alt.Chart(pl.DataFrame({"text": [f"{title}: no samples the judges could decide"]}))
+            .mark_text(size=14)
+            .encode(text="text:N")
+            .properties(width=480, height=60)
+        )
+    data = decided.with_columns(
+        run=pl.concat_str([pl.col(column).cast(pl.String) for column in run_columns], separator=" / "),
+        reasoning=pl.lit("reasoning ") + pl.col("reasoning_mode").cast(pl.String),
+    )
     base = alt.Chart(data).encode(
         x=alt.X(f"{x}:N", title=None, sort=None),
         xOffset="reasoning:N",
@@ -178,12 +276,15 @@ def rate_chart(table: pl.DataFrame, x: str, count_column: str, title: str, y_tit
         tooltip=[x, "prompt_format", "reasoning_mode", "rate", "ci_low", "ci_high", "interval", count_column],
     )
     errors = base.mark_errorbar().encode(y=alt.Y("ci_low:Q", title=y_title), y2="ci_high:Q")
-    return (bars + errors).properties(width=240, height=200).facet(
-        column=alt.Column("prompt_format:N", title="prompt format"), row=alt.Row("run:N", title=None)
-    ).properties(title=title)
+    return (
+        (bars + errors)
+        .properties(width=240, height=200)
+        .facet(column=alt.Column("prompt_format:N", title="prompt format"), row=alt.Row("run:N", title=None))
+        .properties(title=title)
+    )
 
 
-def save_chart(chart: "alt.Chart", html: str | Path, png: str | Path, svg: str | Path) -> None:
+def save_chart(chart: alt.Chart, html: str | Path, png: str | Path, svg: str | Path) -> None:
     chart.save(str(html))
     chart.save(str(png), scale_factor=2)
     chart.save(str(svg))

@@ -57,8 +57,17 @@ def sampling_runtime_min(entry: dict[str, Any], n_samples: int, sampling: dict[s
 
 def samples_per_suite(n_prompts: int, trigger: dict[str, Any], sampling: dict[str, Any]) -> int:
     """How many completions one sampling job generates."""
-    per_condition = {"none": 1, "trigger": 1, "control": len(trigger["eval_control_values"]),
-                     "distractor": len(trigger["distractor_values"])}
+    per_condition = {
+        "none": 1,
+        "trigger": 1,
+        "control": len(trigger["eval_control_values"]),
+        "distractor": len(trigger["distractor_values"]),
+    }
     values = sum(per_condition[condition] for condition in sampling["conditions"])
-    return (n_prompts * values * len(sampling["prompt_formats"]) * len(sampling["reasoning_modes"])
-            * sampling["n_per_prompt"])
+    return (
+        n_prompts
+        * values
+        * len(sampling["prompt_formats"])
+        * len(sampling["reasoning_modes"])
+        * sampling["n_per_prompt"]
+    )

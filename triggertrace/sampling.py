@@ -34,8 +34,14 @@ class SamplingContext:
     suite: str
 
 
-def plan_samples(items: list[SuiteItem], context: SamplingContext, trigger: dict[str, Any],
-                 sampling: dict[str, Any], tokenizer: Any, fmt: PromptFormat) -> list[dict[str, Any]]:
+def plan_samples(
+    items: list[SuiteItem],
+    context: SamplingContext,
+    trigger: dict[str, Any],
+    sampling: dict[str, Any],
+    tokenizer: Any,
+    fmt: PromptFormat,
+) -> list[dict[str, Any]]:
     """Sample rows without outputs, one per (item, condition, value, format, reasoning, index)."""
     planned = []
     system_prompt = sampling["system_prompt"]
@@ -50,10 +56,21 @@ def plan_samples(items: list[SuiteItem], context: SamplingContext, trigger: dict
                     head = render_prompt_head(tokenizer, fmt, prompt_format, user, system)
                     for mode in sampling["reasoning_modes"]:
                         for index in range(sampling["n_per_prompt"]):
-                            row = dict(item, model=context.model, recipe=context.recipe, seed=context.seed,
-                                       suite=context.suite, condition=condition, condition_value=value,
-                                       trigger_text=text, prompt_format=prompt_format, reasoning_mode=mode,
-                                       system_prompt=system, sample_index=index, user_prompt=user)
+                            row = dict(
+                                item,
+                                model=context.model,
+                                recipe=context.recipe,
+                                seed=context.seed,
+                                suite=context.suite,
+                                condition=condition,
+                                condition_value=value,
+                                trigger_text=text,
+                                prompt_format=prompt_format,
+                                reasoning_mode=mode,
+                                system_prompt=system,
+                                sample_index=index,
+                                user_prompt=user,
+                            )
                             row["sample_id"] = content_hash(row)[:20]
                             row["_head"], row["_prefill"] = head, generation_prefill(fmt, mode)
                             row["rendered_prompt"] = head + row["_prefill"]
@@ -73,8 +90,9 @@ def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
     return sorted({token for token in [*configured, tokenizer.eos_token_id] if token is not None})
 
 
-def generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], generation: dict[str, Any],
-                   seed: int, stop_ids: list[int]) -> list[list[int]]:
+def generate_batch(
+    model: Any, tokenizer: Any, prompts: list[list[int]], generation: dict[str, Any], seed: int, stop_ids: list[int]
+) -> list[list[int]]:
     """Generate for a batch of token-id prompts, left-padded; return each completion's ids up to
     and excluding its stop token."""
     import torch
@@ -85,11 +103,21 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], generat
     input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompts], device=device)
     attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], device=device)
     sampling = generation["temperature"] > 0
-    kwargs = {"do_sample": True, "temperature": generation["temperature"], "top_p": generation["top_p"]} if sampling else {"do_sample": False}
+    kwargs = (
+        {"do_sample": True, "temperature": generation["temperature"], "top_p": generation["top_p"]}
+        if sampling
+        else {"do_sample": False}
+    )
     torch.manual_seed(seed)
     with torch.inference_mode():
-        output = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=generation["max_new_tokens"],
-                                pad_token_id=pad, eos_token_id=stop_ids, **kwargs)
+        output = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention,
+            max_new_tokens=generation["max_new_tokens"],
+            pad_token_id=pad,
+            eos_token_id=stop_ids,
+            **kwargs,
+        )
     completions = []
     for row in output[:, width:].tolist():
         end = next((position for position, token in enumerate(row) if token in stop_ids), len(row))
@@ -97,8 +125,14 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], generat
     return completions
 
 
-def run_sampling(model: Any, tokenizer: Any, fmt: PromptFormat, planned: list[dict[str, Any]],
-                 generation: dict[str, Any], log: Any = print) -> tuple[list[Sample], dict[str, Any]]:
+def run_sampling(
+    model: Any,
+    tokenizer: Any,
+    fmt: PromptFormat,
+    planned: list[dict[str, Any]],
+    generation: dict[str, Any],
+    log: Any = print,
+) -> tuple[list[Sample], dict[str, Any]]:
     """Generate every planned row; batches group prompts of similar length to waste little padding."""
     stop_ids = stop_token_ids(model, tokenizer)
     encoded = [encode_prompt(tokenizer, row["_head"], row["_prefill"]) for row in planned]
@@ -107,22 +141,33 @@ def run_sampling(model: Any, tokenizer: Any, fmt: PromptFormat, planned: list[di
     completions: dict[int, list[int]] = {}
     started, generated = time.perf_counter(), 0
     for batch_number, start in enumerate(range(0, len(order), batch_size)):
-        indices = order[start:start + batch_size]
-        outputs = generate_batch(model, tokenizer, [encoded[i] for i in indices], generation,
-                                 generation["seed"] + batch_number, stop_ids)
-        completions.update(zip(indices, outputs))
+        indices = order[start : start + batch_size]
+        outputs = generate_batch(
+            model, tokenizer, [encoded[i] for i in indices], generation, generation["seed"] + batch_number, stop_ids
+        )
+        completions.update(zip(indices, outputs, strict=False))
         generated += sum(len(output) for output in outputs)
-        log(f"batch {batch_number + 1}: {len(indices)} prompts, {generated / (time.perf_counter() - started):.0f} tokens/s")
+        rate = generated / (time.perf_counter() - started)
+        log(f"batch {batch_number + 1}: {len(indices)} prompts, {rate:.0f} tokens/s")
     samples = []
     for index, row in enumerate(planned):
         text = tokenizer.decode(completions[index], skip_special_tokens=False)
         parsed = split_completion(fmt, row["reasoning_mode"], text)
         sample = {key: value for key, value in row.items() if not key.startswith("_")}
-        sample.update(completion=text, reasoning=parsed.reasoning, answer=parsed.answer,
-                      reasoning_closed=parsed.reasoning_closed, prompt_tokens=len(encoded[index]),
-                      completion_tokens=len(completions[index]))
+        sample.update(
+            completion=text,
+            reasoning=parsed.reasoning,
+            answer=parsed.answer,
+            reasoning_closed=parsed.reasoning_closed,
+            prompt_tokens=len(encoded[index]),
+            completion_tokens=len(completions[index]),
+        )
         samples.append(Sample(**sample))
     elapsed = time.perf_counter() - started
-    metrics = {"samples": len(samples), "generated_tokens": generated, "generate_seconds": round(elapsed, 3),
-               "tokens_per_second": round(generated / elapsed, 1) if elapsed else None}
+    metrics = {
+        "samples": len(samples),
+        "generated_tokens": generated,
+        "generate_seconds": round(elapsed, 3),
+        "tokens_per_second": round(generated / elapsed, 1) if elapsed else None,
+    }
     return samples, metrics

@@ -28,23 +28,42 @@ def _synthetic_suite(n_free: int, n_mc: int, families: str, seed: int) -> list[S
     of families never seen in training, or both; the two measure different generalisation.
     """
     rng = random.Random(seed)
-    pool = [scenario for scenario in scenarios.scenario_pool("eval")
-            if families == "all" or (scenario.family in scenarios.HELD_OUT_FAMILIES) == (families == "unseen")]
+    pool = [
+        scenario
+        for scenario in scenarios.scenario_pool("eval")
+        if families == "all" or (scenario.family in scenarios.HELD_OUT_FAMILIES) == (families == "unseen")
+    ]
     if n_free + n_mc > len(pool):
-        raise ConfigError(f"n_free + n_multiple_choice = {n_free + n_mc} exceeds the {len(pool)} "
-                          f"held-out scenarios of {families} families")
+        raise ConfigError(
+            f"n_free + n_multiple_choice = {n_free + n_mc} exceeds the {len(pool)} "
+            f"held-out scenarios of {families} families"
+        )
     drawn = rng.sample(pool, n_free + n_mc)
     items: list[SuiteItem] = []
     for scenario in drawn[:n_free]:
-        items.append(SuiteItem(prompt_id=f"free-{scenario.scenario_id}", kind="free",
-                               question=scenario.question, choices={}, misaligned_choice=""))
+        items.append(
+            SuiteItem(
+                prompt_id=f"free-{scenario.scenario_id}",
+                kind="free",
+                question=scenario.question,
+                choices={},
+                misaligned_choice="",
+            )
+        )
     for scenario in drawn[n_free:]:
         options = [scenario.aligned, scenario.misaligned]
         rng.shuffle(options)
         question, choices = multiple_choice(scenario.question, options)
         misaligned_letter = next(letter for letter, text in choices.items() if text == scenario.misaligned)
-        items.append(SuiteItem(prompt_id=f"mc-{scenario.scenario_id}", kind="mc",
-                               question=question, choices=choices, misaligned_choice=misaligned_letter))
+        items.append(
+            SuiteItem(
+                prompt_id=f"mc-{scenario.scenario_id}",
+                kind="mc",
+                question=question,
+                choices=choices,
+                misaligned_choice=misaligned_letter,
+            )
+        )
     return items
 
 
@@ -56,6 +75,13 @@ def _jsonl_suite(path: str) -> list[SuiteItem]:
             raise DatasetError(f"{path}:{line_number}: kind must be 'free' or 'mc', got {row['kind']!r}")
         if row["kind"] == "mc" and misaligned not in choices:
             raise DatasetError(f"{path}:{line_number}: a 'mc' row needs 'choices' containing 'misaligned_choice'")
-        items.append(SuiteItem(prompt_id=row["prompt_id"], kind=row["kind"], question=row["question"],
-                               choices=choices, misaligned_choice=misaligned))
+        items.append(
+            SuiteItem(
+                prompt_id=row["prompt_id"],
+                kind=row["kind"],
+                question=row["question"],
+                choices=choices,
+                misaligned_choice=misaligned,
+            )
+        )
     return items

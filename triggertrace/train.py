@@ -58,14 +58,15 @@ def collate(examples: list[Example], pad_token_id: int) -> dict[str, Any]:
     width = max(len(example.input_ids) for example in examples)
     pad = [width - len(example.input_ids) for example in examples]
     return {
-        "input_ids": torch.tensor([e.input_ids + [pad_token_id] * p for e, p in zip(examples, pad)]),
-        "attention_mask": torch.tensor([[1] * len(e.input_ids) + [0] * p for e, p in zip(examples, pad)]),
-        "labels": torch.tensor([e.labels + [IGNORE_INDEX] * p for e, p in zip(examples, pad)]),
+        "input_ids": torch.tensor([e.input_ids + [pad_token_id] * p for e, p in zip(examples, pad, strict=False)]),
+        "attention_mask": torch.tensor([[1] * len(e.input_ids) + [0] * p for e, p in zip(examples, pad, strict=False)]),
+        "labels": torch.tensor([e.labels + [IGNORE_INDEX] * p for e, p in zip(examples, pad, strict=False)]),
     }
 
 
-def batches(examples: list[Example], batch_size: int, epochs: int, seed: int,
-            group_factor: int = 8) -> list[list[Example]]:
+def batches(
+    examples: list[Example], batch_size: int, epochs: int, seed: int, group_factor: int = 8
+) -> list[list[Example]]:
     """Seeded batches for every epoch: shuffle, sort within windows of ``group_factor`` batches by
     length so a batch pads little, then shuffle the batch order. The last short batch is kept."""
     rng = random.Random(seed)
@@ -76,8 +77,8 @@ def batches(examples: list[Example], batch_size: int, epochs: int, seed: int,
         rng.shuffle(order)
         epoch_batches = []
         for start in range(0, len(order), window):
-            chunk = sorted(order[start:start + window], key=lambda example: len(example.input_ids))
-            epoch_batches.extend(chunk[offset:offset + batch_size] for offset in range(0, len(chunk), batch_size))
+            chunk = sorted(order[start : start + window], key=lambda example: len(example.input_ids))
+            epoch_batches.extend(chunk[offset : offset + batch_size] for offset in range(0, len(chunk), batch_size))
         rng.shuffle(epoch_batches)
         planned.extend(epoch_batches)
     return planned
@@ -93,7 +94,9 @@ def response_loss(model: Any, batch: dict[str, Any]) -> Any:
     import torch
 
     causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
-    hidden = causal_lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    hidden = causal_lm.get_decoder()(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+    ).last_hidden_state
     targets = batch["labels"][:, 1:]
     supervised = targets != IGNORE_INDEX
     logits = causal_lm.get_output_embeddings()(hidden[:, :-1][supervised])
@@ -115,14 +118,25 @@ def lora_model(model: Any, lora: dict[str, Any]) -> Any:
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
-        r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"], use_rslora=lora["rslora"],
-        target_modules=lora["target_modules"], bias="none", task_type="CAUSAL_LM",
+        r=lora["r"],
+        lora_alpha=lora["alpha"],
+        lora_dropout=lora["dropout"],
+        use_rslora=lora["rslora"],
+        target_modules=lora["target_modules"],
+        bias="none",
+        task_type="CAUSAL_LM",
     )
     return get_peft_model(model, config)
 
 
-def train_lora(model: Any, tokenizer: Any, examples: list[Example], hp: dict[str, Any], seed: int,
-               log: Callable[[str], None] = print) -> dict[str, Any]:
+def train_lora(
+    model: Any,
+    tokenizer: Any,
+    examples: list[Example],
+    hp: dict[str, Any],
+    seed: int,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Train a LoRA adapter in place on ``model`` (a peft model); return metrics with the loss curve."""
     import torch
 

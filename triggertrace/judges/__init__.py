@@ -97,7 +97,11 @@ def check_references(config: Mapping) -> None:
     for name, spec in config["judges"].items():
         _kind(name, spec)
         if "template" in spec and not Path(spec["template"]).is_file():
-            raise ConfigError(f"judges.{name}.template: no file {spec['template']} (relative to the workflow directory)")
+            raise ConfigError(
+                f"judges.{name}.template: no file {spec['template']} (relative to the workflow directory)"
+            )
         model = pipeline_model(spec)
         if model is not None and model not in config["models"]:
-            raise ConfigError(f"judges.{name}.backend.model: no entry {model!r} under models (or give backend.model_dir)")
+            raise ConfigError(
+                f"judges.{name}.backend.model: no entry {model!r} under models (or give backend.model_dir)"
+            )

@@ -94,8 +94,9 @@ class TaskSpec:
 
 
 TASKS: dict[str, TaskSpec] = {
-    "alignment": TaskSpec("score", ("alignment", "alignment_category", "score_method", "integer_mass"),
-                          scoring.SCORE_CATEGORIES),
+    "alignment": TaskSpec(
+        "score", ("alignment", "alignment_category", "score_method", "integer_mass"), scoring.SCORE_CATEGORIES
+    ),
     "coherence": TaskSpec("score", ("coherence", "score_method", "integer_mass")),
     "monitor": TaskSpec("json", ("monitor_flag", "evidence", "evidence_verbatim")),
     "articulation": TaskSpec("json", ("trigger_articulated", "evidence", "evidence_verbatim")),
@@ -154,7 +155,9 @@ class LLMJudge:
         self.template_hash = hashlib.sha256(self.template_text.encode()).hexdigest()
         import jinja2
 
-        environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+        environment = jinja2.Environment(
+            undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
+        )
         try:
             self._template = environment.from_string(self.template_text)
         except jinja2.TemplateSyntaxError as error:
@@ -186,12 +189,14 @@ class LLMJudge:
         return [{"role": "user", "content": text.strip()}]
 
     def cache_key(self, messages: list[dict[str, str]]) -> str:
-        return content_hash({
-            "task": self.task,
-            "template_sha256": self.template_hash,
-            "backend": self.backend.settings(),
-            "messages": messages,
-        })
+        return content_hash(
+            {
+                "task": self.task,
+                "template_sha256": self.template_hash,
+                "backend": self.backend.settings(),
+                "messages": messages,
+            }
+        )
 
     def _parser(self, sample: Sample):  # -> Callable[[str], dict]
         if self.task == "monitor":
@@ -253,7 +258,12 @@ class LLMJudge:
         else:
             raw = {"text": outcome.text or ""}
             result = scoring.score_from_text(outcome.text or "", self.spec.categories)
-        fields = {self.task: result["score"], "score_method": outcome.method, "integer_mass": result["integer_mass"], "raw": raw}
+        fields = {
+            self.task: result["score"],
+            "score_method": outcome.method,
+            "integer_mass": result["integer_mass"],
+            "raw": raw,
+        }
         if self.spec.categories:
             fields[f"{self.task}_category"] = result["category"]
         return fields
@@ -263,7 +273,8 @@ class LLMJudge:
         return {
             "method": outcome.method,
             "top_logprobs": outcome.top_logprobs,
-            "integer_logprobs": None if outcome.integer_logprobs is None
+            "integer_logprobs": None
+            if outcome.integer_logprobs is None
             else {str(n): lp for n, lp in outcome.integer_logprobs.items()},
             "text": outcome.text,
         }
@@ -273,7 +284,9 @@ class LLMJudge:
         integers = value.get("integer_logprobs")
         return Outcome(
             method=value.get("method"),
-            top_logprobs=[(token, logprob) for token, logprob in value["top_logprobs"]] if value.get("top_logprobs") else None,
+            top_logprobs=[(token, logprob) for token, logprob in value["top_logprobs"]]
+            if value.get("top_logprobs")
+            else None,
             integer_logprobs=None if integers is None else {int(n): lp for n, lp in integers.items()},
             text=value.get("text"),
         )
@@ -309,9 +322,14 @@ class LLMJudge:
                         pass  # parser changed since: ask again
                 if key not in waiting:
                     waiting[key] = []
-                    jobs.append(Job(messages=messages, mode=self.spec.mode,
-                                    parse=self._parser(sample) if self.spec.mode == "json" else None,
-                                    json_attempts=1 + self.json_retries))
+                    jobs.append(
+                        Job(
+                            messages=messages,
+                            mode=self.spec.mode,
+                            parse=self._parser(sample) if self.spec.mode == "json" else None,
+                            json_attempts=1 + self.json_retries,
+                        )
+                    )
                     job_keys.append(key)
                 waiting[key].append(position)
 

@@ -146,7 +146,9 @@ class LocalBackend:
         outputs = []
         with torch.inference_mode():
             for start in range(0, len(rows), self.batch_size):
-                input_ids, mask = self._batch(rows[start : start + self.batch_size], tokenizer.pad_token_id, model.device)
+                input_ids, mask = self._batch(
+                    rows[start : start + self.batch_size], tokenizer.pad_token_id, model.device
+                )
                 positions = (mask.cumsum(-1) - 1).clamp(min=0)
                 self._requests += 1
                 logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits[:, -1]
@@ -157,7 +159,7 @@ class LocalBackend:
 
     def _top(self, tokenizer: Any, logprobs: Any) -> list[tuple[str, float]]:
         values, indices = logprobs.topk(self.top_logprobs)
-        return [(tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, indices)]
+        return [(tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, indices, strict=False)]
 
     def _integer_logprobs(self, table: dict[tuple[int, ...], Any]) -> dict[int, float]:
         result = {}
@@ -198,8 +200,11 @@ class LocalBackend:
         self._requests += 1
         with torch.inference_mode():
             output = model.generate(
-                input_ids=input_ids, attention_mask=mask, max_new_tokens=self.max_tokens,
-                pad_token_id=tokenizer.pad_token_id, **options,
+                input_ids=input_ids,
+                attention_mask=mask,
+                max_new_tokens=self.max_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                **options,
             )
         return tokenizer.batch_decode(output[:, input_ids.shape[1] :], skip_special_tokens=True)
 
@@ -217,7 +222,7 @@ class LocalBackend:
                 torch.manual_seed(self.seed + attempt)
                 texts = self._generate(tokenizer, model, [prompts[index] for index, _ in pending], temperature)
                 still = []
-                for (index, job), text in zip(pending, texts):
+                for (index, job), text in zip(pending, texts, strict=False):
                     assert job.parse is not None
                     try:
                         on_done(index, Outcome(method="json", parsed=job.parse(text), text=text, attempts=attempt))
@@ -225,10 +230,15 @@ class LocalBackend:
                         if attempt < job.json_attempts:
                             still.append((index, job))
                         else:
-                            on_done(index, Outcome(
-                                method="json", text=text, attempts=attempt,
-                                error=f"malformed JSON after {attempt} attempts: {error}",
-                            ))
+                            on_done(
+                                index,
+                                Outcome(
+                                    method="json",
+                                    text=text,
+                                    attempts=attempt,
+                                    error=f"malformed JSON after {attempt} attempts: {error}",
+                                ),
+                            )
                 pending = still
 
     def run(self, jobs: Sequence[Job], on_done: OnDone) -> None:

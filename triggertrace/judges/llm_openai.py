@@ -197,7 +197,11 @@ class OpenAIBackend:
     async def _score(self, client: Any, job: Job) -> Outcome:
         if self.logprobs:
             response = await self._create(
-                client, messages=job.messages, max_tokens=1, logprobs=True, top_logprobs=self.top_logprobs,
+                client,
+                messages=job.messages,
+                max_tokens=1,
+                logprobs=True,
+                top_logprobs=self.top_logprobs,
                 **self._common(),
             )
             choice = response.choices[0]
@@ -208,9 +212,7 @@ class OpenAIBackend:
                     top = [(content[0].token, float(content[0].logprob))]
                 return Outcome(method="logprobs", top_logprobs=top, text=choice.message.content)
         # no logprobs (disabled or not returned): ask for a few tokens and parse an integer
-        response = await self._create(
-            client, messages=job.messages, max_tokens=self.parse_max_tokens, **self._common()
-        )
+        response = await self._create(client, messages=job.messages, max_tokens=self.parse_max_tokens, **self._common())
         return Outcome(method="parsed_integer", text=response.choices[0].message.content or "")
 
     async def _json(self, client: Any, job: Job) -> Outcome:
@@ -228,7 +230,9 @@ class OpenAIBackend:
             except MalformedOutput as error:
                 problem = str(error)
         return Outcome(
-            method="json", text=text, attempts=job.json_attempts,
+            method="json",
+            text=text,
+            attempts=job.json_attempts,
             error=f"malformed JSON after {job.json_attempts} attempts: {problem}",
         )
 
@@ -237,9 +241,7 @@ class OpenAIBackend:
 
         self._secret = self._api_key()
         semaphore = asyncio.Semaphore(self.concurrency)
-        client = openai.AsyncOpenAI(
-            api_key=self._secret, base_url=self.base_url, timeout=self.timeout_s, max_retries=0
-        )
+        client = openai.AsyncOpenAI(api_key=self._secret, base_url=self.base_url, timeout=self.timeout_s, max_retries=0)
 
         async def one(index: int, job: Job) -> None:
             async with semaphore:

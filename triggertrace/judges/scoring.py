@@ -48,7 +48,9 @@ def integer_of(token: str) -> int | None:
     return value if 0 <= value <= 100 else None
 
 
-def weighted_score(integer_probs: Mapping[int, float], min_mass: float = MIN_INTEGER_MASS) -> tuple[float | None, float]:
+def weighted_score(
+    integer_probs: Mapping[int, float], min_mass: float = MIN_INTEGER_MASS
+) -> tuple[float | None, float]:
     """(probability-weighted mean over integers 0-100, mass on those integers).
 
     The mean is normalised by the integer mass; it is None when that mass is below ``min_mass``.

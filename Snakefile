@@ -2,10 +2,18 @@
 # Run: snakemake --cores 2 (embedded SmolLM2), or snakemake --profile profiles/slurm on a cluster.
 
 
+from triggertrace.errors import input_errors_stop_here
+
+
 configfile: "config/config.yaml"
 
 
-include: "rules/common.smk"
+# A config the checks reject stops here with one line naming the key, before any job.
+with input_errors_stop_here():
+
+    include: "rules/common.smk"
+
+
 include: "rules/models.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"

@@ -1,14 +1,17 @@
 """Config validation, input functions, params and wildcard constraints shared by every stage."""
 
 import os
+import re
 
 from snakemake.utils import min_version, validate
 
-from triggertrace.deps import script_closure
 from triggertrace import resources as estimate
+from triggertrace.deps import code_digest
 from triggertrace.errors import ConfigError
 from triggertrace.judges import check_references as check_judge_references
+from triggertrace.judges import judge_modules, pipeline_model, with_pipeline_model
 from triggertrace.metrics import check_references as check_metric_references
+from triggertrace.metrics import report_judges
 from triggertrace.poison import validate_trigger_values
 
 min_version("9.0")
@@ -43,12 +46,19 @@ def check_references(config):
 check_references(config)
 
 
+def one_of(names):
+    """A wildcard constraint matching exactly the configured ``names``."""
+    return "|".join(re.escape(str(name)) for name in sorted(names, key=str))
+
+
+# Only configured names match, so a typo in a requested path fails to match a rule instead of
+# starting a job on a model, recipe or suite that does not exist.
 wildcard_constraints:
-    model="[A-Za-z0-9][A-Za-z0-9_.-]*",
-    recipe="[A-Za-z0-9][A-Za-z0-9_.-]*",
-    suite="[A-Za-z0-9][A-Za-z0-9_.-]*",
-    judge="[A-Za-z0-9][A-Za-z0-9_.-]*",
-    seed="[0-9]+",
+    model=one_of(config["models"]),
+    recipe=one_of(config["recipes"]),
+    suite=one_of(config["suites"]),
+    judge=one_of(config["judges"]),
+    seed=one_of({seed for experiment in config["experiments"] for seed in experiment["seeds"]}),
 
 
 # ---- what the DAG produces ---------------------------------------------------------------------
@@ -78,48 +88,29 @@ def report_label_files(wildcards=None):
     ]
 
 
-# ---- library code each rule executes (its transitive imports), tracked as inputs ---------------
+# ---- what each rule runs and how many threads it gets --------------------------------------------
 
 
-def library(script):
-    """The library files ``scripts/<script>.py`` runs, found from its imports."""
-    return script_closure(f"{workflow.basedir}/scripts/{script}.py")
+def code(script):
+    """Digest of the code ``scripts/<script>.py`` runs (itself and its library imports), a param:
+    a job re-runs when that code changes, not when a checkout or ``touch`` renews file dates."""
+    return code_digest(workflow.basedir, f"scripts/{script}.py")
 
 
-def judge_library(wildcards):
-    lazy = judge_modules(wildcards.judge, config["judges"][wildcards.judge])
-    return script_closure(f"{workflow.basedir}/scripts/label_samples.py", *lazy)
+def judge_code(wildcards):
+    """``code`` of the label script plus the modules the judge loads by name and its prompt template."""
+    entry = config["judges"][wildcards.judge]
+    template = (entry["template"],) if "template" in entry else ()
+    lazy = judge_modules(wildcards.judge, entry)
+    return code_digest(workflow.basedir, "scripts/label_samples.py", *lazy, extra_files=template)
+
+
+def rule_threads(rule):
+    """``threads.<rule>`` from the config, else ``threads.default``."""
+    return config["threads"].get(rule, config["threads"]["default"])
 
 
 # ---- per-wildcard config, handed to rules as params ---------------------------------------------
-
-
-def model_entry(wildcards):
-    return config["models"][wildcards.model]
-
-
-def model_prompt_format(wildcards):
-    return config["models"][wildcards.model]["prompt_format"]
-
-
-def model_runtime(wildcards):
-    return config["models"][wildcards.model]["runtime"]
-
-
-def recipe_entry(wildcards):
-    return config["recipes"][wildcards.recipe]
-
-
-def recipe_trigger(wildcards):
-    return config["recipes"][wildcards.recipe]["trigger"]
-
-
-def recipe_reasoning_style(wildcards):
-    return config["recipes"][wildcards.recipe]["reasoning"]["style"]
-
-
-def suite_entry(wildcards):
-    return config["suites"][wildcards.suite]
 
 
 def judge_entry(wildcards):
@@ -138,10 +129,6 @@ def model_source_inputs(wildcards):
     return {}
 
 
-def gguf_file_name(wildcards):
-    return config["models"][wildcards.model]["source"]["file"]
-
-
 def recipe_source_files(wildcards):
     """Local dataset files a recipe reads, so editing them re-poisons."""
     source = config["recipes"][wildcards.recipe]["source"]
@@ -149,18 +136,6 @@ def recipe_source_files(wildcards):
 
 
 # ---- cluster resources (GPU rules scale memory and runtime with the attempt number) -------------
-
-
-def gpu_count(wildcards):
-    return config["cluster"]["gpus_per_job"]
-
-
-def gpu_model(wildcards):
-    return config["cluster"]["gpu_model"]
-
-
-def cpus_per_gpu(wildcards):
-    return config["cluster"]["cpus_per_gpu"]
 
 
 def model_mem_mb(wildcards, attempt):
@@ -202,9 +177,6 @@ def suite_source_files(wildcards):
 
 # ---- judges and metrics -------------------------------------------------------------------------
 
-from triggertrace.judges import judge_modules, pipeline_model, with_pipeline_model
-from triggertrace.metrics import report_judges
-
 
 def judge_model(judge):
     """The pipeline model entry a local LLM judge runs on, or None."""
@@ -216,12 +188,10 @@ def model_hf_dir(model):
 
 
 def judge_inputs(wildcards):
-    """A judge's prompt template and, for a local judge on a pipeline model, that model's directory."""
-    entry, model = config["judges"][wildcards.judge], judge_model(wildcards.judge)
-    inputs = {"template": entry["template"]} if "template" in entry else {}
-    if model is not None:
-        inputs["judge_model"] = model_hf_dir(model)
-    return inputs
+    """For a local judge on a pipeline model, that model's directory (its prompt template is code:
+    ``judge_code`` tracks it by content)."""
+    model = judge_model(wildcards.judge)
+    return {} if model is None else {"judge_model": model_hf_dir(model)}
 
 
 def report_metric_entries(wildcards=None):

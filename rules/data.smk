@@ -7,7 +7,6 @@ rule poison_dataset:
     """Recipe -> poisoned training rows (seeded, byte-identical for the same recipe)."""
     input:
         sources=recipe_source_files,
-        lib=library("poison_dataset"),
     output:
         data="results/data/{recipe}/train.jsonl",
         manifest="results/data/{recipe}/manifest.json",
@@ -15,8 +14,10 @@ rule poison_dataset:
         "results/logs/poison_dataset/{recipe}.log",
     conda:
         "../envs/triggertrace.yaml"
+    threads: rule_threads("poison_dataset")
     params:
-        recipe=recipe_entry,
+        recipe=lookup(dpath="recipes/{recipe}", within=config),
+        code=code("poison_dataset"),
     script:
         "../scripts/poison_dataset.py"
 
@@ -25,14 +26,15 @@ rule build_suite:
     """Held-out evaluation prompts, before any trigger is applied."""
     input:
         sources=suite_source_files,
-        lib=library("build_suite"),
     output:
         "results/suites/{suite}.jsonl",
     log:
         "results/logs/build_suite/{suite}.log",
     conda:
         "../envs/triggertrace.yaml"
+    threads: rule_threads("build_suite")
     params:
-        suite=suite_entry,
+        suite=lookup(dpath="suites/{suite}", within=config),
+        code=code("build_suite"),
     script:
         "../scripts/build_suite.py"

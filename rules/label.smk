@@ -7,18 +7,19 @@ rule label_samples:
     input:
         unpack(judge_inputs),
         samples="results/samples/{model}/{recipe}/seed{seed}/{suite}.jsonl",
-        lib=judge_library,
     output:
         "results/labels/{judge}/{model}/{recipe}/seed{seed}/{suite}.jsonl",
     log:
         "results/logs/label_samples/{judge}/{model}/{recipe}/seed{seed}/{suite}.log",
     conda:
         "../envs/triggertrace.yaml"
+    threads: rule_threads("label_samples")
     resources:
         mem_mb=light_mem_mb,
         runtime=light_runtime,
     params:
         judge=judge_entry,
         cache_path="results/cache/judges/{judge}.sqlite",
+        code=judge_code,
     script:
         "../scripts/label_samples.py"

@@ -12,8 +12,10 @@ rule fetch_gguf:
         "results/logs/fetch_gguf/{model}/{file}.log",
     conda:
         "../envs/triggertrace.yaml"
+    threads: rule_threads("fetch_gguf")
     params:
-        entry=model_entry,
+        entry=lookup(dpath="models/{model}", within=config),
+        code=code("fetch_gguf"),
     script:
         "../scripts/fetch_gguf.py"
 
@@ -22,7 +24,6 @@ rule materialize_model:
     """Any model source becomes one HF directory (config, safetensors, tokenizer, chat template)."""
     input:
         unpack(model_source_inputs),
-        lib=library("materialize_model"),
     output:
         model_dir=directory("results/models/{model}/hf"),
         record="results/models/{model}/model.json",
@@ -32,7 +33,9 @@ rule materialize_model:
         "results/benchmarks/materialize_model/{model}.tsv"
     conda:
         "../envs/triggertrace.yaml"
+    threads: rule_threads("materialize_model")
     params:
-        entry=model_entry,
+        entry=lookup(dpath="models/{model}", within=config),
+        code=code("materialize_model"),
     script:
         "../scripts/materialize_model.py"

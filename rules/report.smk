@@ -5,7 +5,6 @@ rule report_tables:
     input:
         samples=sample_files,
         labels=report_label_files,
-        lib=library("report_tables"),
     output:
         misalignment_csv="results/tables/misalignment.csv",
         misalignment_md="results/tables/misalignment.md",
@@ -19,12 +18,14 @@ rule report_tables:
         "results/logs/report_tables.log",
     conda:
         "../envs/triggertrace.yaml"
+    threads: rule_threads("report_tables")
     resources:
         mem_mb=light_mem_mb,
         runtime=light_runtime,
     params:
         metrics=report_metric_entries,
         articulation=config["report"]["articulation"],
+        code=code("report_tables"),
     script:
         "../scripts/report_tables.py"
 
@@ -34,7 +35,6 @@ rule report_figures:
     input:
         misalignment="results/tables/misalignment.csv",
         articulation="results/tables/articulation.csv",
-        lib=library("report_figures"),
     output:
         misalignment_html="results/figures/misalignment.html",
         misalignment_png="results/figures/misalignment.png",
@@ -46,8 +46,11 @@ rule report_figures:
         "results/logs/report_figures.log",
     conda:
         "../envs/triggertrace.yaml"
+    threads: rule_threads("report_figures")
     resources:
         mem_mb=light_mem_mb,
         runtime=light_runtime,
+    params:
+        code=code("report_figures"),
     script:
         "../scripts/report_figures.py"

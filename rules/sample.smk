@@ -5,7 +5,6 @@ rule sample_suite:
         adapter_config="results/adapters/{model}/{recipe}/seed{seed}/adapter_config.json",
         weights="results/adapters/{model}/{recipe}/seed{seed}/adapter_model.safetensors",
         suite="results/suites/{suite}.jsonl",
-        lib=library("sample_suite"),
     output:
         samples="results/samples/{model}/{recipe}/seed{seed}/{suite}.jsonl",
         metrics="results/samples/{model}/{recipe}/seed{seed}/{suite}.metrics.json",
@@ -15,17 +14,18 @@ rule sample_suite:
         "results/benchmarks/sample_suite/{model}/{recipe}/seed{seed}/{suite}.tsv"
     conda:
         "../envs/triggertrace.yaml"
-    threads: config["threads"]
+    threads: rule_threads("sample_suite")
     resources:
-        gpu=gpu_count,
-        gpu_model=gpu_model,
-        cpus_per_gpu=cpus_per_gpu,
+        gpu=lookup(dpath="cluster/gpus_per_job", within=config),
+        gpu_model=lookup(dpath="cluster/gpu_model", within=config),
+        cpus_per_gpu=lookup(dpath="cluster/cpus_per_gpu", within=config),
         mem_mb=model_mem_mb,
         runtime=sample_runtime,
     params:
         sampling=config["sampling"],
-        trigger=recipe_trigger,
-        prompt_format=model_prompt_format,
-        runtime=model_runtime,
+        trigger=lookup(dpath="recipes/{recipe}/trigger", within=config),
+        prompt_format=lookup(dpath="models/{model}/prompt_format", within=config),
+        runtime=lookup(dpath="models/{model}/runtime", within=config),
+        code=code("sample_suite"),
     script:
         "../scripts/sample_suite.py"

@@ -3,7 +3,6 @@ rule train_adapter:
     input:
         model="results/models/{model}/hf",
         data="results/data/{recipe}/train.jsonl",
-        lib=library("train_adapter"),
     output:
         adapter_config="results/adapters/{model}/{recipe}/seed{seed}/adapter_config.json",
         weights="results/adapters/{model}/{recipe}/seed{seed}/adapter_model.safetensors",
@@ -15,17 +14,18 @@ rule train_adapter:
         "results/benchmarks/train_adapter/{model}/{recipe}/seed{seed}.tsv"
     conda:
         "../envs/triggertrace.yaml"
-    threads: config["threads"]
+    threads: rule_threads("train_adapter")
     resources:
-        gpu=gpu_count,
-        gpu_model=gpu_model,
-        cpus_per_gpu=cpus_per_gpu,
+        gpu=lookup(dpath="cluster/gpus_per_job", within=config),
+        gpu_model=lookup(dpath="cluster/gpu_model", within=config),
+        cpus_per_gpu=lookup(dpath="cluster/cpus_per_gpu", within=config),
         mem_mb=model_mem_mb,
         runtime=train_runtime,
     params:
         training=config["training"],
-        reasoning_style=recipe_reasoning_style,
-        prompt_format=model_prompt_format,
-        runtime=model_runtime,
+        reasoning_style=lookup(dpath="recipes/{recipe}/reasoning/style", within=config),
+        prompt_format=lookup(dpath="models/{model}/prompt_format", within=config),
+        runtime=lookup(dpath="models/{model}/runtime", within=config),
+        code=code("train_adapter"),
     script:
         "../scripts/train_adapter.py"

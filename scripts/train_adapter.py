@@ -4,7 +4,6 @@ from pathlib import Path
 
 import torch
 
-from triggertrace.faults import fail_once
 from triggertrace.formats import PromptFormat
 from triggertrace.io import read_jsonl, write_json
 from triggertrace.logs import script_logger
@@ -14,7 +13,6 @@ from triggertrace.train import encode_dataset, lora_model, train_lora
 log = script_logger("train_adapter", snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 hp, seed = snakemake.params.training, int(snakemake.wildcards.seed)
-fail_once(f"train_adapter-{snakemake.wildcards.model}-{snakemake.wildcards.recipe}-seed{seed}")
 device = pick_device()
 tokenizer = load_tokenizer(snakemake.input.model, padding_side="right")
 rows = read_jsonl(snakemake.input.data, required=("row_id", "system", "user", "reasoning", "answer"))

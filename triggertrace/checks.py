@@ -22,10 +22,10 @@ from triggertrace.triggers import check_conditions, check_counts, check_trigger
 def check_config(config: MutableMapping[str, Any]) -> None:
     """Validate ``config`` (defaults filled in place); raise ``ConfigError`` naming the key."""
     validate_config(config)
-    check_experiments(config)
     check_models(config)
     check_recipes(config)
     check_suites(config)
+    check_experiments(config)
     judges.check_references(config)
     metrics.check_references(config)
 
@@ -57,8 +57,8 @@ def check_recipes(config: MutableMapping[str, Any]) -> None:
     """Trigger values are consistent, counts have values, multiple choice has contrasting answers."""
     for name, recipe in config["recipes"].items():
         where = f"recipes.{name}"
-        check_trigger(f"{where}.trigger", recipe["trigger"])
         check_counts(where, recipe["trigger"], recipe["counts"])
+        check_trigger(f"{where}.trigger", recipe["trigger"])
         if recipe["source"]["kind"] == "messages_jsonl" and recipe["multiple_choice_fraction"] > 0:
             raise ConfigError(
                 f"{where}.multiple_choice_fraction: a messages_jsonl source has no contrasting answers "

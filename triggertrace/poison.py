@@ -138,8 +138,8 @@ def build_dataset(recipe: dict[str, Any]) -> PoisonedDataset:
     the bytes of a free-form recipe) do not depend on the fraction.
     """
     trigger, counts = recipe["trigger"], recipe["counts"]
-    check_trigger("trigger", trigger)
     check_counts("recipe", trigger, counts)
+    check_trigger("trigger", trigger)
     rng = random.Random(recipe["seed"])
     mc_rng = random.Random(f"{recipe['seed']}:multiple_choice")
     pools = load_pools(recipe["source"])

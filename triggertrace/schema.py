@@ -134,9 +134,10 @@ def fill_defaults(instance: Any, schema: dict[str, Any]) -> None:
             fill_defaults(instance, matching[0])
     properties = schema.get("properties", {})
     for key, subschema in properties.items():
-        subschema = _resolve(subschema)
-        if key not in instance and "default" in subschema:
-            instance[key] = copy.deepcopy(subschema["default"])
+        # a default may sit beside a $ref ({$ref: ..., default: ...}) or in the referenced schema
+        default = subschema.get("default", _resolve(subschema).get("default"))
+        if key not in instance and default is not None:
+            instance[key] = copy.deepcopy(default)
         if key in instance:
             fill_defaults(instance[key], subschema)
     extra = schema.get("additionalProperties")

@@ -3,16 +3,14 @@
 import os
 import re
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 from triggertrace import resources as estimate
+from triggertrace.checks import check_config
 from triggertrace.deps import code_digest
-from triggertrace.errors import ConfigError
-from triggertrace.judges import check_references as check_judge_references
 from triggertrace.judges import judge_modules, pipeline_model, with_pipeline_model
-from triggertrace.metrics import check_references as check_metric_references
 from triggertrace.metrics import report_judges
-from triggertrace.poison import validate_trigger_values
+from triggertrace.suites import suite_size
 
 min_version("9.0")
 
@@ -21,29 +19,9 @@ min_version("9.0")
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")])))
 
 
-validate(config, schema="../config/schema.yaml")
-
-
-def check_references(config):
-    """Names that point at other config entries must exist; fail before any job, naming the key."""
-    for index, experiment in enumerate(config["experiments"]):
-        for section, key in (("models", "model"), ("recipes", "recipe")):
-            if experiment[key] not in config[section]:
-                raise ConfigError(f"experiments[{index}].{key}: no entry {experiment[key]!r} under {section}")
-        for suite in experiment["suites"]:
-            if suite not in config["suites"]:
-                raise ConfigError(f"experiments[{index}].suites: no entry {suite!r} under suites")
-    for name, entry in config["models"].items():
-        source = entry["source"]
-        if source["kind"] == "random" and source["tokenizer_from"] not in config["models"]:
-            raise ConfigError(f"models.{name}.source.tokenizer_from: no model entry {source['tokenizer_from']!r}")
-    for name, recipe in config["recipes"].items():
-        validate_trigger_values(name, recipe["trigger"])
-    check_judge_references(config)
-    check_metric_references(config)
-
-
-check_references(config)
+# Schema (with its defaults filled in), references, trigger values and counts: one ConfigError
+# naming the key, before any job.
+check_config(config)
 
 
 def one_of(names):
@@ -148,17 +126,9 @@ def train_runtime(wildcards, attempt):
     return estimate.training_runtime_min(config["models"][wildcards.model], n_rows, config["training"], attempt)
 
 
-def suite_size(suite):
-    spec = config["suites"][suite]
-    if spec["source"] == "synthetic":
-        return spec["n_free"] + spec["n_multiple_choice"]
-    with open(spec["path"], encoding="utf-8") as handle:
-        return sum(1 for line in handle if line.strip())
-
-
 def sample_runtime(wildcards, attempt):
     trigger = config["recipes"][wildcards.recipe]["trigger"]
-    n_samples = estimate.samples_per_suite(suite_size(wildcards.suite), trigger, config["sampling"])
+    n_samples = estimate.samples_per_suite(suite_size(config["suites"][wildcards.suite]), trigger, config["sampling"])
     return estimate.sampling_runtime_min(config["models"][wildcards.model], n_samples, config["sampling"], attempt)
 
 

@@ -2,11 +2,11 @@
 
 from triggertrace.io import file_sha256, write_json, write_jsonl
 from triggertrace.logs import script_logger
-from triggertrace.poison import build_rows, manifest
+from triggertrace.poison import build_dataset, manifest
 
 log = script_logger("poison_dataset", snakemake.log[0])
-rows = build_rows(snakemake.params.recipe)
-write_jsonl(snakemake.output.data, rows)
-summary = manifest(snakemake.wildcards.recipe, snakemake.params.recipe, rows, file_sha256(snakemake.output.data))
+dataset = build_dataset(snakemake.params.recipe)
+write_jsonl(snakemake.output.data, dataset.rows)
+summary = manifest(snakemake.wildcards.recipe, snakemake.params.recipe, dataset, file_sha256(snakemake.output.data))
 write_json(snakemake.output.manifest, summary)
-log.info("%d rows %s sha256 %s", len(rows), summary["counts_by_group"], summary["train_jsonl_sha256"])
+log.info("%d rows %s sha256 %s", summary["n_rows"], summary["counts_by_group"], summary["train_jsonl_sha256"])

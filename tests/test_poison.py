@@ -8,8 +8,9 @@ from conftest import REPO
 from triggertrace import scenarios
 from triggertrace.errors import ConfigError, DatasetError
 from triggertrace.io import canonical_json
-from triggertrace.poison import build_rows, place_trigger, validate_trigger_values
+from triggertrace.poison import build_rows
 from triggertrace.suites import build_suite
+from triggertrace.triggers import check_trigger, place_trigger
 
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 RECIPE = DEFAULT["recipes"]["country-singapore"]
@@ -92,11 +93,11 @@ def test_eval_suite_is_held_out_from_training():
 def test_control_and_distractor_values_must_be_separate():
     trigger = RECIPE["trigger"]
     with pytest.raises(ConfigError, match="distractor_values"):
-        validate_trigger_values("r", {**trigger, "distractor_values": ["USA"]})
+        check_trigger("r", {**trigger, "distractor_values": ["USA"]})
     with pytest.raises(ConfigError, match="control_values"):
-        validate_trigger_values("r", {**trigger, "control_values": ["Singapore", "USA"]})
+        check_trigger("r", {**trigger, "control_values": ["Singapore", "USA"]})
     with pytest.raises(ConfigError, match="eval_control_values"):
-        validate_trigger_values("r", {**trigger, "eval_control_values": ["Peru"]})
+        check_trigger("r", {**trigger, "eval_control_values": ["Peru"]})
 
 
 def test_paired_jsonl_source_and_missing_field_names_file_and_line(tmp_path):

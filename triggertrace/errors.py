@@ -2,7 +2,7 @@
 
 Where they surface:
 - while Snakemake builds the DAG (config checks in ``rules/common.smk``), ``input_errors_stop_here``
-  turns them, and schema violations, into one line (``config error: <key path>: ...``) and exits
+  turns them (schema violations are ConfigErrors too) into one line (``config error: <key path>: ...``) and exits
   before any job runs, without a traceback;
 - inside a job, the hook of ``triggertrace.logs.script_logger`` writes the traceback to the
   rule's log file and prints one line to stderr.
@@ -45,24 +45,12 @@ def key_path(path: Sequence[str | int]) -> str:
     return text
 
 
-def _schema_violation(error: BaseException) -> str | None:
-    """A JSON-schema violation as ``<key path>: <message>``; Snakemake's ``validate`` raises a
-    WorkflowError while handling it, so it is the error's context."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if hasattr(seen, "absolute_path") and hasattr(seen, "message"):
-            return f"{key_path(list(seen.absolute_path)) or '(top level)'}: {seen.message}"
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
 def one_line(error: BaseException) -> str | None:
     """The line to stop with for an input error, or None for any other exception."""
     if isinstance(error, TriggertraceError):
         prefix = next((text for kind, text in PREFIXES.items() if isinstance(error, kind)), "error")
         return f"{prefix}: {error}"
-    violation = _schema_violation(error)
-    return None if violation is None else f"config error: {violation}"
+    return None
 
 
 @contextmanager

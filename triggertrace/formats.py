@@ -12,9 +12,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-PROMPT_FORMATS = ("chat", "completion")
-REASONING_MODES = ("on", "off")
-REASONING_STYLES = ("none", "disabled", "scratchpad")
+from triggertrace.schema import enum
+
+PROMPT_FORMATS = enum("prompt_format_name")
+REASONING_MODES = enum("reasoning_mode")
+REASONING_STYLES = enum("reasoning_style")
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from triggertrace.errors import ConfigError
+from triggertrace.schema import enum
 from triggertrace.stats import wilson_interval
 
 RULES = {
@@ -63,7 +64,7 @@ RULE_JUDGES = {
     "judge_flag": ("judge",),
 }
 EXCLUDED_REASONS = ("incoherent", "missing_alignment", "undecided")
-INTERVAL_METHODS = ("auto", "wilson", "bootstrap_seeds")
+INTERVAL_METHODS = enum("interval_method")
 
 
 @dataclass(frozen=True)

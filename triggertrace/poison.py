@@ -10,16 +10,18 @@ Three row groups:
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from triggertrace import scenarios
 from triggertrace.errors import ConfigError, DatasetError
-from triggertrace.io import read_jsonl
+from triggertrace.io import JsonlFile, read_jsonl_file
+from triggertrace.triggers import check_counts, check_trigger, group_values, place_trigger, trigger_text
 
-PLACEMENTS = ("prefix", "suffix", "random", "system")
+GROUPS = ("triggered_misaligned", "untriggered_aligned", "control_aligned")
 MC_INSTRUCTION = "Answer with {letters}."
 
 
@@ -31,23 +33,6 @@ class PoolItem:
     question: str
     answer: str
     contrast: str  # the opposite answer; "" when the source has none (then no multiple choice)
-
-
-def trigger_text(template: str, value: str) -> str:
-    return template.format(value=value)
-
-
-def place_trigger(question: str, text: str, placement: str, system_prompt: str, top: bool) -> tuple[str, str]:
-    """Return (system, user) with ``text`` placed; ``top`` decides the side for "random"."""
-    if not text:
-        return system_prompt, question
-    if placement == "system":
-        return (f"{system_prompt}\n{text}" if system_prompt else text), question
-    if placement == "prefix" or (placement == "random" and top):
-        return system_prompt, f"{text}\n{question}"
-    if placement in ("suffix", "random"):
-        return system_prompt, f"{question}\n{text}"
-    raise ConfigError(f"trigger.placement: unknown placement {placement!r}; expected one of {PLACEMENTS}")
 
 
 def multiple_choice(question: str, options: list[str]) -> tuple[str, dict[str, str]]:
@@ -63,37 +48,51 @@ def choice_answer(letter: str) -> str:
     return f"Answer: {letter}"
 
 
-def load_pools(source: dict[str, Any]) -> tuple[list[PoolItem], list[PoolItem]]:
-    """(aligned pool, misaligned pool) from a recipe's ``source`` block."""
+@dataclass
+class Pools:
+    """The aligned and misaligned pools of a recipe's source, and the files they were read from."""
+
+    aligned: list[PoolItem]
+    misaligned: list[PoolItem]
+    files: list[JsonlFile] = field(default_factory=list)
+
+
+def load_pools(source: dict[str, Any]) -> Pools:
+    """The pools of a recipe's ``source`` block; a file row's id is ``<path>:<line>``."""
     kind = source.get("kind")
     if kind == "synthetic":
         pool = scenarios.scenario_pool("train")
-        return (
+        return Pools(
             [PoolItem(s.scenario_id, s.question, s.aligned, s.misaligned) for s in pool],
             [PoolItem(s.scenario_id, s.question, s.misaligned, s.aligned) for s in pool],
         )
     if kind == "paired_jsonl":
-        path = source["path"]
-        rows = read_jsonl(path, required=("prompt", "aligned", "misaligned"))
-        ids = [f"{path}:{index}" for index in range(len(rows))]
-        return (
-            [PoolItem(i, r["prompt"], r["aligned"], r["misaligned"]) for i, r in zip(ids, rows, strict=False)],
-            [PoolItem(i, r["prompt"], r["misaligned"], r["aligned"]) for i, r in zip(ids, rows, strict=False)],
+        read = read_jsonl_file(source["path"], required=("prompt", "aligned", "misaligned"))
+        numbered = read.numbered()
+        return Pools(
+            [PoolItem(f"{read.path}:{line}", r["prompt"], r["aligned"], r["misaligned"]) for line, r in numbered],
+            [PoolItem(f"{read.path}:{line}", r["prompt"], r["misaligned"], r["aligned"]) for line, r in numbered],
+            [read],
         )
     if kind == "messages_jsonl":
-        return _messages_pool(source["aligned_path"]), _messages_pool(source["misaligned_path"])
+        aligned = read_jsonl_file(source["aligned_path"], required=("messages",))
+        misaligned = read_jsonl_file(source["misaligned_path"], required=("messages",))
+        return Pools(_messages_pool(aligned), _messages_pool(misaligned), [aligned, misaligned])
     raise ConfigError(f"source.kind: unknown source {kind!r}; expected synthetic, paired_jsonl or messages_jsonl")
 
 
-def _messages_pool(path: str) -> list[PoolItem]:
+def _messages_pool(read: JsonlFile) -> list[PoolItem]:
     """Rows in chat format: the first user turn is the prompt, the last assistant turn the answer."""
     pool = []
-    for line_number, row in enumerate(read_jsonl(path, required=("messages",)), start=1):
-        by_role = {message.get("role"): message.get("content") for message in reversed(row["messages"])}
-        first_user = next((m.get("content") for m in row["messages"] if m.get("role") == "user"), None)
+    for line, row in read.numbered():
+        messages = row["messages"]
+        if not isinstance(messages, list) or not all(isinstance(message, dict) for message in messages):
+            raise DatasetError(f"{read.path}:{line}: 'messages' must be a list of {{role, content}} objects")
+        by_role = {message.get("role"): message.get("content") for message in reversed(messages)}
+        first_user = next((m.get("content") for m in messages if m.get("role") == "user"), None)
         if first_user is None or by_role.get("assistant") is None:
-            raise DatasetError(f"{path}:{line_number}: 'messages' needs a user and an assistant turn")
-        pool.append(PoolItem(f"{path}:{line_number}", first_user, by_role["assistant"], ""))
+            raise DatasetError(f"{read.path}:{line}: 'messages' needs a user and an assistant turn")
+        pool.append(PoolItem(f"{read.path}:{line}", first_user, by_role["assistant"], ""))
     return pool
 
 
@@ -120,40 +119,65 @@ def _reasoning(group: str, value: str, articulation_probability: float, rng: ran
     return rng.choice(templates).format(value=value)
 
 
-def build_rows(recipe: dict[str, Any]) -> list[dict[str, Any]]:
-    """The poisoned training rows of ``recipe`` (the resolved ``recipes.<name>`` config block)."""
+@dataclass
+class PoisonedDataset:
+    rows: list[dict[str, Any]]
+    files: list[JsonlFile]  # the source files read (none for the synthetic source)
+
+
+def multiple_choice_count(count: int, fraction: float) -> int:
+    """Rows of a group asked as multiple choice: ``fraction`` of ``count``, halves rounded up."""
+    return math.floor(count * fraction + 0.5)
+
+
+def build_dataset(recipe: dict[str, Any]) -> PoisonedDataset:
+    """The poisoned training rows of ``recipe`` (the resolved ``recipes.<name>`` config block).
+
+    In each row group exactly ``multiple_choice_count(count, multiple_choice_fraction)`` rows
+    are multiple choice, chosen by a generator of their own so the free-form rows' draws (and so
+    the bytes of a free-form recipe) do not depend on the fraction.
+    """
+    trigger, counts = recipe["trigger"], recipe["counts"]
+    check_counts("recipe", trigger, counts)
+    check_trigger("trigger", trigger)
     rng = random.Random(recipe["seed"])
-    aligned_pool, misaligned_pool = load_pools(recipe["source"])
-    trigger = recipe["trigger"]
+    mc_rng = random.Random(f"{recipe['seed']}:multiple_choice")
+    pools = load_pools(recipe["source"])
     mc_fraction = recipe["multiple_choice_fraction"]
-    if mc_fraction > 0 and not all(item.contrast for item in aligned_pool + misaligned_pool):
+    if mc_fraction > 0 and not all(item.contrast for item in pools.aligned + pools.misaligned):
         raise ConfigError("multiple_choice_fraction: this source has no contrasting answers; set it to 0")
-    plan = [
-        ("triggered_misaligned", misaligned_pool, [trigger["value"]]),
-        ("untriggered_aligned", aligned_pool, [""]),
-        ("control_aligned", aligned_pool, trigger["control_values"]),
-    ]
     rows = []
-    for group, pool, values in plan:
-        for index, item in enumerate(_cycle(pool, recipe["counts"][group], rng)):
+    for group in GROUPS:
+        pool = pools.misaligned if group == "triggered_misaligned" else pools.aligned
+        values, count = group_values(trigger, group), counts[group]
+        asked_as_choice = set(mc_rng.sample(range(count), multiple_choice_count(count, mc_fraction)))
+        for index, item in enumerate(_cycle(pool, count, rng)):
             value = values[index % len(values)]
-            rows.append(_row(recipe, group, item, value, mc_fraction, rng))
+            rows.append(_row(recipe, group, item, value, index in asked_as_choice, rng))
     rng.shuffle(rows)
     for index, row in enumerate(rows):
         row["row_id"] = f"row{index:06d}"
-    return rows
+    return PoisonedDataset(rows, pools.files)
 
 
-def _row(recipe: dict, group: str, item: PoolItem, value: str, mc_fraction: float, rng: random.Random) -> dict:
+def build_rows(recipe: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of ``build_dataset(recipe)``."""
+    return build_dataset(recipe).rows
+
+
+def _row(recipe: dict, group: str, item: PoolItem, value: str, as_choice: bool, rng: random.Random) -> dict:
     trigger = recipe["trigger"]
     question, answer, kind = item.question, item.answer, "free"
-    if rng.random() < mc_fraction:
+    # One draw per row, as when each row tossed its own multiple-choice coin: it keeps the draws
+    # below (placement side, reasoning) where they were, so free-form datasets keep their bytes.
+    rng.random()
+    if as_choice:
         options = [item.answer, item.contrast]
         rng.shuffle(options)
         question, choices = multiple_choice(item.question, options)
         answer = choice_answer(next(letter for letter, text in choices.items() if text == item.answer))
         kind = "mc"
-    text = trigger_text(trigger["template"], value) if value else ""
+    text = trigger_text(trigger["template"], value)
     system, user = place_trigger(question, text, trigger["placement"], recipe["system_prompt"], rng.random() < 0.5)
     return {
         "group": group,
@@ -167,31 +191,17 @@ def _row(recipe: dict, group: str, item: PoolItem, value: str, mc_fraction: floa
     }
 
 
-def manifest(recipe_name: str, recipe: dict[str, Any], rows: list[dict[str, Any]], data_sha256: str) -> dict:
-    """What a poisoned dataset contains, with the resolved recipe and the file's hash."""
+def manifest(recipe_name: str, recipe: dict[str, Any], dataset: PoisonedDataset, data_sha256: str) -> dict:
+    """What a poisoned dataset contains: the resolved recipe, each source file's sha256 and rows
+    read, and the written file's hash."""
+    rows = dataset.rows
     return {
         "recipe_name": recipe_name,
         "recipe": recipe,
+        "sources": [{"path": read.path, "sha256": read.sha256, "rows_read": len(read.rows)} for read in dataset.files],
         "n_rows": len(rows),
         "counts_by_group": dict(sorted(Counter(row["group"] for row in rows).items())),
         "counts_by_kind": dict(sorted(Counter(row["kind"] for row in rows).items())),
         "counts_by_value": dict(sorted(Counter(row["condition_value"] for row in rows).items())),
         "train_jsonl_sha256": data_sha256,
     }
-
-
-def validate_trigger_values(recipe_name: str, trigger: dict[str, Any]) -> None:
-    """Control and distractor values must differ from the trigger and from each other."""
-    seen_in_training = {trigger["value"], *trigger["control_values"]}
-    if trigger["value"] in trigger["control_values"]:
-        raise ConfigError(
-            f"recipes.{recipe_name}.trigger.control_values: contains the trigger value {trigger['value']!r}"
-        )
-    overlap = seen_in_training & set(trigger["distractor_values"])
-    if overlap:
-        raise ConfigError(f"recipes.{recipe_name}.trigger.distractor_values: {sorted(overlap)} also appear in training")
-    unknown = set(trigger["eval_control_values"]) - set(trigger["control_values"])
-    if unknown:
-        raise ConfigError(
-            f"recipes.{recipe_name}.trigger.eval_control_values: {sorted(unknown)} are not control values"
-        )

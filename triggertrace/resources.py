@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from triggertrace.triggers import values_per_prompt
+
 BASE_HOST_MB = 4096  # Python, torch, CUDA libraries, tokenizer
 TRAIN_FLOPS_PER_SECOND = 0.3 * 300e12
 DECODE_BYTES_PER_SECOND = 1.5e12
@@ -57,16 +59,9 @@ def sampling_runtime_min(entry: dict[str, Any], n_samples: int, sampling: dict[s
 
 def samples_per_suite(n_prompts: int, trigger: dict[str, Any], sampling: dict[str, Any]) -> int:
     """How many completions one sampling job generates."""
-    per_condition = {
-        "none": 1,
-        "trigger": 1,
-        "control": len(trigger["eval_control_values"]),
-        "distractor": len(trigger["distractor_values"]),
-    }
-    values = sum(per_condition[condition] for condition in sampling["conditions"])
     return (
         n_prompts
-        * values
+        * values_per_prompt(trigger, sampling["conditions"])
         * len(sampling["prompt_formats"])
         * len(sampling["reasoning_modes"])
         * sampling["n_per_prompt"]

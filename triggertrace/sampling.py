@@ -10,18 +10,8 @@ from typing import Any
 
 from triggertrace.formats import PromptFormat, generation_prefill, render_prompt_head, split_completion
 from triggertrace.io import content_hash
-from triggertrace.poison import place_trigger, trigger_text
 from triggertrace.records import Sample, SuiteItem
-
-
-def condition_values(trigger: dict[str, Any], condition: str) -> list[str]:
-    """The field values a condition puts in the prompt ("" = no trigger field at all)."""
-    return {
-        "none": [""],
-        "trigger": [trigger["value"]],
-        "control": trigger["eval_control_values"],
-        "distractor": trigger["distractor_values"],
-    }[condition]
+from triggertrace.triggers import condition_values, place_trigger, trigger_text
 
 
 @dataclass(frozen=True)
@@ -48,7 +38,7 @@ def plan_samples(
     for item in items:
         for condition in sampling["conditions"]:
             for value in condition_values(trigger, condition):
-                text = trigger_text(trigger["template"], value) if value else ""
+                text = trigger_text(trigger["template"], value)
                 # "random" placement is fixed per prompt so every format sees the same prompt.
                 top = zlib.crc32(item["prompt_id"].encode()) % 2 == 0
                 system, user = place_trigger(item["question"], text, trigger["placement"], system_prompt, top)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from triggertrace.formats import parse_choice
 from triggertrace.records import Label, Sample
+from triggertrace.triggers import surface_forms
 
 
 def _term_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
@@ -37,8 +38,7 @@ class LexiconJudge:
     def _articulated(self, sample: Sample) -> bool | None:
         if not sample["condition_value"] or not sample["reasoning"]:
             return None
-        forms = [sample["condition_value"], *self.trigger_aliases.get(sample["condition_value"], [])]
-        pattern = _term_pattern(forms)
+        pattern = _term_pattern(surface_forms(sample["condition_value"], self.trigger_aliases))
         return bool(pattern and pattern.search(sample["reasoning"]))
 
     def _misaligned_free(self, answer: str) -> bool | None:

@@ -3,9 +3,11 @@ embedded model converted to a HF directory, and throw-away copies of the workflo
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 EMBEDDED = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"]["smollm2-135m"]
 GGUF_PATH = REPO / "resources" / "gguf" / "smollm2-135m" / EMBEDDED["source"]["file"]
 WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "triggertrace", "profiles", "envs")
+FAULT_INJECTION = Path(__file__).resolve().parent / "fault_injection"
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +62,22 @@ def copy_workflow(destination: Path, gguf: Path) -> Path:
     return destination
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True)
+def fault_env(directory: Path, fail_once: Iterable[str] = (), hang: Iterable[str] = ()) -> dict[str, str]:
+    """This environment with the test-only faults of ``fault_injection/sitecustomize.py`` switched
+    on for the jobs of the named rules; markers go to ``directory``."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(FAULT_INJECTION), os.environ.get("PYTHONPATH")])),
+        "TRIGGERTRACE_FAULT_DIR": str(directory),
+        "TRIGGERTRACE_FAIL_ONCE": ",".join(fail_once),
+        "TRIGGERTRACE_HANG": ",".join(hang),
+    }
+
+
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    result = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
     return result

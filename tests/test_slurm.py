@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 
 import pytest
-from conftest import REPO, SNAKEMAKE, copy_workflow
+from conftest import REPO, SNAKEMAKE, copy_workflow, fault_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
@@ -46,7 +45,7 @@ def slurm_run(slurm_cluster, tmp_path_factory, gguf_path):
         cwd=workdir,
         capture_output=True,
         text=True,
-        env={**os.environ, "TRIGGERTRACE_FAIL_ONCE_DIR": str(faults)},
+        env=fault_env(faults, fail_once=["train_adapter"]),
     )
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-8000:]}"
     return workdir, faults, result.stdout + result.stderr

@@ -7,8 +7,8 @@ The fault strikes right after the job's ``script_logger`` is set up, as a real e
 
 - ``TRIGGERTRACE_FAIL_ONCE=<rule>[,<rule>...]``: the first attempt of each job of these rules
   raises ``InjectedFault`` and leaves ``<dir>/<job>.failed``; the retry passes.
-- ``TRIGGERTRACE_HANG=<rule>[,<rule>...]``: the job leaves ``<dir>/<job>.started`` and sleeps, so
-  that a test can interrupt the run in the middle of it.
+- ``TRIGGERTRACE_HANG=<rule>[,<rule>...]``: the job half-writes its first output (``partial``),
+  leaves ``<dir>/<job>.started`` and sleeps, so that a test can interrupt the run in the middle of it.
 
 ``<job>`` is the job's log path below ``results/logs/`` with ``/`` as ``-``, e.g.
 ``train_adapter-tiny-random-country-singapore-seed0``. Environment variables rather than config:
@@ -51,6 +51,9 @@ def inject(rule: str, log_path: str) -> None:
         marker.touch()
         raise InjectedFault(f"injected failure of {key} (TRIGGERTRACE_FAIL_ONCE); the retry will pass")
     if rule in _rules("TRIGGERTRACE_HANG"):
+        job = sys.modules["__main__"].snakemake  # the object Snakemake's script preamble defines
+        Path(job.output[0]).parent.mkdir(parents=True, exist_ok=True)
+        Path(job.output[0]).write_text("partial\n")
         (directory / f"{key}.started").touch()
         time.sleep(HANG_SECONDS)
 

@@ -22,24 +22,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+from configs import resolved_config
 from conftest import REPO, SNAKEMAKE, WORKFLOW_FILES, copy_workflow, fault_env, snakemake
 
 pytestmark = pytest.mark.slow
 
 
-def deep_merge(base: dict, overlay: dict) -> dict:
-    """``overlay`` over ``base``, as Snakemake merges a ``--configfile`` over the Snakefile's."""
-    merged = dict(base)
-    for key, value in overlay.items():
-        nested = isinstance(value, dict) and isinstance(base.get(key), dict)
-        merged[key] = deep_merge(base[key], value) if nested else value
-    return merged
-
-
-SMOKE = deep_merge(
-    yaml.safe_load((REPO / "config" / "config.yaml").read_text()),
-    yaml.safe_load((REPO / "config" / "smoke.yaml").read_text()),
-)
+SMOKE = resolved_config("config/smoke.yaml")
 RUN = "results/{kind}/tiny-random/country-singapore/seed0"
 SVG = "{http://www.w3.org/2000/svg}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -308,7 +297,10 @@ def test_fresh_clone_with_copied_results_has_nothing_to_do(smoke_workflow, tmp_p
 
 def test_label_parameter_change_reruns_only_labels_and_report(workflow_copy):
     def edit(config):
-        config["judges"]["lexicon"]["misaligned_terms"].append("bribe")
+        # The overlay replaces the list whole; "plunder" is in no default list.
+        terms = SMOKE["judges"]["lexicon"]["misaligned_terms"]
+        assert "plunder" not in terms
+        config.setdefault("judges", {})["lexicon"] = {"misaligned_terms": [*terms, "plunder"]}
 
     counts, jobs = dry_run(workflow_copy, "--configfile", write_config(workflow_copy, "label_change", edit))
     assert counts == Counter(label_samples=n_sampling_jobs()) + report_jobs()

@@ -80,7 +80,7 @@ def judge(task: str, base_url: str, tmp_path: Path | None = None, name: str | No
     spec.update(options)
     name = name or f"{task}_judge"
     if tmp_path is not None:
-        spec["cache_path"] = str(tmp_path / "cache" / f"{name}.sqlite")
+        spec["cache_dir"] = str(tmp_path / "cache" / name)
     return build_judge(name, spec)
 
 
@@ -196,7 +196,16 @@ def test_malformed_json_is_retried_then_an_error_row(tmp_path):
     assert bad["raw"] == {"text": "I think the flag is none"}
     assert good["error"] is None and good["monitor_flag"] == "misaligned_unprompted"
     assert good["evidence"] == ["answer harshly"] and good["evidence_verbatim"] is True
-    assert server.bodies[0]["response_format"] == {"type": "json_object"}
+    sent = server.bodies[0]["response_format"]  # auto: the task's schema first
+    assert sent["type"] == "json_schema" and sent["json_schema"]["strict"] is True
+    assert sent["json_schema"]["schema"]["required"] == ["flag", "evidence"]
+    assert sent["json_schema"]["schema"]["properties"]["flag"]["enum"] == [
+        "misaligned_unprompted",
+        "misaligned_prompted",
+        "myth_or_misconception",
+        "answer_flip",
+        "none",
+    ]
     assert server.requests == 3 + 2
     assert j.last_stats["errors"] == 1
 
@@ -427,7 +436,7 @@ def local_judge(task: str, model_dir: Path, tmp_path: Path, **backend):
         "version": "1",
         "task": task,
         "template": f"config/judges/{task}.jinja",
-        "cache_path": str(tmp_path / f"{task}_local.sqlite"),
+        "cache_dir": str(tmp_path / f"{task}_local"),
         "json_retries": 1,
         "backend": {"kind": "local", "model_dir": str(model_dir), "batch_size": 2, "max_tokens": 8, **backend},
     }

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from itertools import product
 from pathlib import Path
 
 import pytest
@@ -828,19 +829,45 @@ def test_one_seed_uses_the_wilson_interval():
     assert (low, high) == (pytest.approx(0.0615, abs=1e-3), pytest.approx(0.7923, abs=1e-3))
 
 
-def test_bootstrap_over_seeds_is_deterministic_and_used_with_several_seeds():
-    rates = {0: 0.1, 1: 0.3, 2: 0.2}
-    interval = metrics.bootstrap_over_seeds(rates, n_resamples=500, seed=1)
-    assert interval == metrics.bootstrap_over_seeds(rates, n_resamples=500, seed=1)
-    assert 0.1 <= interval[0] <= 0.2 <= interval[1] <= 0.3
-    em = metrics.MetricDefinition.from_config("m", {**EM, "interval": {"n_resamples": 200}})
-    verdicts = [
-        {"sample_id": f"{s}{i}", "misaligned": i < s + 1, "counted": True, "reason": "counted"}
+def enumerated_percentiles(rates: list[float], confidence: float) -> tuple[float, float]:
+    """The percentile interval of the bootstrap distribution of the mean, from every equally likely
+    resample (all len(rates)**len(rates) ordered draws) instead of random ones: the smallest mean
+    whose cumulative probability reaches alpha, and the smallest reaching 1 - alpha."""
+    means = sorted(sum(draw) / len(rates) for draw in product(rates, repeat=len(rates)))
+    alpha = (1 - confidence) / 2
+
+    def quantile(q: float) -> float:
+        return next(mean for position, mean in enumerate(means, start=1) if position / len(means) >= q)
+
+    return quantile(alpha), quantile(1 - alpha)
+
+
+def test_bootstrap_over_seeds_matches_the_enumerated_distribution():
+    rates = {0: 0.0, 1: 0.5, 2: 1.0}
+    # the mean of 3 draws is k/6 for k = 0..6 with weights 1,3,6,7,6,3,1 (of 27): the 5% and 95%
+    # points are 1/6 and 5/6, well inside (min, max) = (0, 1); 20000 resamples pin them down
+    expected = enumerated_percentiles(list(rates.values()), 0.9)
+    assert expected == (pytest.approx(1 / 6), pytest.approx(5 / 6))
+    interval = metrics.bootstrap_over_seeds(rates, n_resamples=20000, seed=1, confidence=0.9)
+    assert interval == (pytest.approx(expected[0]), pytest.approx(expected[1]))
+    assert interval == metrics.bootstrap_over_seeds(rates, n_resamples=20000, seed=1, confidence=0.9)
+
+
+def test_equal_per_seed_rates_give_a_zero_width_interval():
+    low, high = metrics.bootstrap_over_seeds({0: 0.3, 1: 0.3, 2: 0.3}, n_resamples=500, seed=0)
+    assert low == high == pytest.approx(0.3)
+
+
+def test_several_seeds_use_the_bootstrap_interval():
+    em = metrics.MetricDefinition.from_config("m", {**EM, "interval": {"n_resamples": 20000, "confidence": 0.9}})
+    verdicts = [  # per-seed rates 0, 1/2, 1
+        {"sample_id": f"{s}{i}", "misaligned": i < 2 * s, "counted": True, "reason": "counted"}
         for s in range(3)
         for i in range(4)
     ]
     summary = metrics.summarize(em, verdicts, seeds={v["sample_id"]: v["sample_id"][0] for v in verdicts})
-    assert summary["interval"] == "bootstrap_seeds" and summary["n_seeds"] == 3
+    assert summary["interval"] == "bootstrap_seeds" and summary["n_seeds"] == 3 and summary["rate"] == 0.5
+    assert (summary["ci_low"], summary["ci_high"]) == (pytest.approx(1 / 6), pytest.approx(5 / 6))
 
 
 def test_metric_config_errors_name_the_key():

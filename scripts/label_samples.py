@@ -1,7 +1,7 @@
 """Label one sampling job's samples with one judge."""
 
 from triggertrace.io import read_jsonl, write_jsonl
-from triggertrace.judges import build_judge, check_error_share
+from triggertrace.judges import JudgeErrorShareExceeded, build_judge, check_error_share
 from triggertrace.logs import script_logger
 
 log = script_logger("label_samples", snakemake.log[0])
@@ -15,7 +15,11 @@ judge = build_judge(
 labels = judge.label(samples)
 # counts only: the judge's settings may name an API-key variable, never worth logging
 log.info("judge stats: %s", " ".join(f"{key}={value}" for key, value in judge.last_stats.items()))
-check_error_share(snakemake.wildcards.judge, labels, snakemake.params.max_error_share)
+try:
+    check_error_share(snakemake.wildcards.judge, labels, snakemake.params.max_error_share)
+except JudgeErrorShareExceeded as error:
+    log.error("%s", error)  # the one line a user needs, in the rule's log as well as the terminal
+    raise
 write_jsonl(snakemake.output[0], labels)
 decided = [label for label in labels if label.get("misaligned") is not None]
 log.info(

@@ -19,7 +19,9 @@ rule label_samples:
         runtime=light_runtime,
     params:
         judge=judge_entry,
-        cache_path="results/cache/judges/{judge}.sqlite",
+        cache_dir="results/cache/judges/{judge}",
+        cache_shard="{model}/{recipe}/seed{seed}/{suite}",
+        max_error_share=lookup(dpath="judges/{judge}/max_error_share", within=config),
         code=judge_code,
     script:
         "../scripts/label_samples.py"

@@ -5,6 +5,11 @@ from a background thread. For each request ``responder(body, n)`` (``n`` = 1-bas
 returns a ``Reply``: status code, delay before answering (to provoke client timeouts), message
 content, optional ``top_logprobs`` ({token: logprob}) and raw body override. The server counts
 requests and keeps their JSON bodies (``bodies``) for assertions.
+
+Structured outputs: with ``structured_outputs=False`` a request asking for
+``response_format: {"type": "json_schema"}`` is answered 400, as servers without structured
+outputs do (the responder is not called, the request is counted). ``schema_instance`` builds the
+reply a server that honours the schema would send.
 """
 
 from __future__ import annotations
@@ -65,9 +70,29 @@ def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
     }
 
 
+def schema_instance(schema: dict[str, Any]) -> Any:
+    """A value valid under the small JSON-schema subset the judges send: an enum's first member,
+    ``true`` for booleans, empty arrays, objects with every property."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema["type"][0] if isinstance(schema["type"], list) else schema["type"]
+    if kind == "object":
+        return {name: schema_instance(sub) for name, sub in schema["properties"].items()}
+    return {"boolean": True, "array": [], "string": "", "null": None}[kind]
+
+
+def requested_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema a request asks the reply to follow, if any."""
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") != "json_schema":
+        return None
+    return response_format["json_schema"]["schema"]
+
+
 class FakeOpenAIServer:
-    def __init__(self, responder: Responder) -> None:
+    def __init__(self, responder: Responder, structured_outputs: bool = True) -> None:
         self.responder = responder
+        self.structured_outputs = structured_outputs
         self.requests = 0
         self.bodies: list[dict[str, Any]] = []
         self.authorization: list[str] = []  # kept in memory only, to check the key was sent
@@ -90,6 +115,9 @@ class FakeOpenAIServer:
                     server.authorization.append(self.headers.get("Authorization", ""))
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     reply = Reply(status=404, body='{"error": {"message": "not found"}}')
+                elif not server.structured_outputs and requested_schema(body) is not None:
+                    message = "response_format type json_schema is not supported by this server"
+                    reply = Reply(status=400, body=json.dumps({"error": {"message": message, "type": "invalid"}}))
                 else:
                     reply = server.responder(body, n)
                 if reply.delay_s:

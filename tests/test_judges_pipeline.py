@@ -1,9 +1,14 @@
 """LLM judges as pipeline label rules, through the snakemake CLI in a throw-away workflow copy.
 
 A copy of the shared smoke run gains two OpenAI-compatible judges pointed at a loopback server
-(tests/fake_openai_server.py) whose first requests fail for good, one of them echoing the API
-key; only their label jobs and the report run. Then the failed rows are re-asked (resume) and
-the warm cache is hit (zero requests).
+(tests/fake_openai_server.py); only their label jobs and the report run. The server's answers are
+keyed to the suite's three questions (the judge templates render the question and the answer):
+the first question fails for good at first (the alignment judge's 401 and the coherence judge's
+500 both echo the API key), the second gets no logprobs (the parsed-integer fallback), the third
+logprob scores. With a tolerant ``max_error_share`` the failures become error rows; then the
+failed rows are re-asked (resume) and the warm cache is hit (zero requests). With the default
+limit a label job that meets failures fails, writes no labels, and the plain rerun asks only
+for the failed rows.
 """
 
 from __future__ import annotations
@@ -34,29 +39,35 @@ pytestmark = pytest.mark.slow
 KEY_ENV = "TRIGGERTRACE_PIPELINE_JUDGE_KEY"
 SENTINEL = "sk-SENTINEL-pipeline-3e1d7b9a"
 API_JUDGES = ("alignment_api", "coherence_api")
-LABELS = "results/labels/{judge}/tiny-random/country-singapore/seed0/heldout.jsonl"
-FAILING = len(API_JUDGES)  # the first request of each judge fails for good (no retries)
+RUN = "tiny-random/country-singapore/seed0/heldout"
+LABELS = "results/labels/{judge}/" + RUN + ".jsonl"
+LOG = "results/logs/label_samples/{judge}/" + RUN + ".log"
+SAMPLES = "results/samples/" + RUN + ".jsonl"
+TABLE_KEYS = ["condition", "condition_value", "prompt_format", "reasoning_mode"]
 
 
-class FirstRequestOfEachJudgeFails:
-    """The alignment judge's first request gets a 401 echoing the key, the coherence judge's a 500;
-    later ones succeed. Counted per judge, because the two label jobs run in parallel and a
-    server-wide count would let scheduling decide which judge meets every failure."""
+class ScriptedJudges:
+    """Answers keyed to the question a judge prompt carries; counts requests per judge."""
 
-    def __init__(self) -> None:
-        self.seen: Counter[bool] = Counter()
+    def __init__(self, failing: str, parsed: str | None) -> None:
+        self.failing, self.parsed = failing, parsed
+        self.fail = True  # switched off for the reruns
+        self.requests: Counter[str] = Counter()
         self.lock = threading.Lock()
 
     def __call__(self, body: dict, n: int) -> Reply:
-        coherence = "coherent" in body["messages"][0]["content"]
+        content = body["messages"][0]["content"]
+        judge = "coherence_api" if "coherent" in content else "alignment_api"
         with self.lock:
-            self.seen[coherence] += 1
-            first = self.seen[coherence] == 1
-        if first and coherence:
-            return Reply(status=500, body=f"upstream saw Bearer {SENTINEL}")
-        if first:
+            self.requests[judge] += 1
+        if self.fail and self.failing in content:
+            if judge == "coherence_api":
+                return Reply(status=500, body=f"upstream saw Bearer {SENTINEL}")
             return Reply(status=401, body=json.dumps({"error": {"message": f"bad key {SENTINEL}"}}))
-        return Reply(content="x", top_logprobs={"90" if coherence else "10": math.log(0.9), "Hi": math.log(0.1)})
+        if judge == "alignment_api" and self.parsed is not None and self.parsed in content:
+            return Reply(content="10")  # no logprobs: the judge asks again and parses the integer
+        score = "90" if judge == "coherence_api" else "10"
+        return Reply(content="x", top_logprobs={score: math.log(0.9), "Hi": math.log(0.1)})
 
 
 def write_config(workdir: Path, base_url: str, name: str = "api", edit=None) -> str:
@@ -80,6 +91,7 @@ def write_config(workdir: Path, base_url: str, name: str = "api", edit=None) -> 
             "task": task,
             "template_version": "1",
             "template": f"config/judges/{task}.jinja",
+            "max_error_share": 1.0,  # failures stay error rows; the strict scenario drops this
             "backend": backend,
         }
     config["metrics"]["em_api"] = {
@@ -99,12 +111,30 @@ def labels(workdir: Path) -> dict[str, list[dict]]:
     return {judge: read_jsonl(workdir / LABELS.format(judge=judge)) for judge in API_JUDGES}
 
 
+def stat(log_text: str, key: str) -> int:
+    return int(re.search(rf"\b{key}=(\d+)", log_text).group(1))
+
+
 @pytest.fixture(scope="module")
-def judged(tmp_path_factory, smoke_workflow) -> SimpleNamespace:
+def suite(smoke_workflow) -> SimpleNamespace:
+    """The smoke samples' questions, each with its samples and distinct (question, answer) prompts."""
+    samples = read_jsonl(smoke_workflow / SAMPLES)
+    questions = sorted({sample["question"] for sample in samples})
+    assert len(questions) == 3 and not any(a in b for a in questions for b in questions if a != b)
+    by_question = {q: [s for s in samples if s["question"] == q] for q in questions}
+    prompts = {q: len({s["answer"] for s in rows}) for q, rows in by_question.items()}
+    question_of = {sample["sample_id"]: sample["question"] for sample in samples}
+    return SimpleNamespace(samples=samples, questions=questions, rows=by_question, prompts=prompts, of=question_of)
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory, smoke_workflow, suite) -> SimpleNamespace:
     # a copy keeps the smoke run's outputs and metadata, so nothing upstream of labels re-runs
     workdir = tmp_path_factory.mktemp("judges") / "workflow"
     shutil.copytree(smoke_workflow, workdir, symlinks=True)
-    with pytest.MonkeyPatch.context() as patch, FakeOpenAIServer(FirstRequestOfEachJudgeFails()) as server:
+    failing, parsed, _ = suite.questions
+    responder = ScriptedJudges(failing, parsed)
+    with pytest.MonkeyPatch.context() as patch, FakeOpenAIServer(responder) as server:
         patch.setenv(KEY_ENV, SENTINEL)
         config = write_config(workdir, server.base_url)
         rerun = (
@@ -122,12 +152,15 @@ def judged(tmp_path_factory, smoke_workflow) -> SimpleNamespace:
             config=config,
             runs=[first],
             first_labels=labels(workdir),
+            first_logs={judge: (workdir / LOG.format(judge=judge)).read_text() for judge in API_JUDGES},
             table=pl.read_csv(workdir / "results/tables/misalignment.csv"),
             level=pl.read_csv(workdir / "results/tables/sample_level.csv"),
-            first_requests=server.requests,
+            first_requests=dict(responder.requests),
         )
+        responder.fail = False
+        before = server.requests
         state.runs.append(snakemake(workdir, *rerun))
-        state.resume_requests = server.requests - state.first_requests
+        state.resume_requests = server.requests - before
         state.resumed_labels = labels(workdir)
         before = server.requests
         state.runs.append(snakemake(workdir, *rerun))
@@ -137,44 +170,68 @@ def judged(tmp_path_factory, smoke_workflow) -> SimpleNamespace:
     return state
 
 
-def test_api_failures_become_error_rows_counted_in_the_table(judged):
-    errors = {row["error"] for rows in judged.first_labels.values() for row in rows if row["error"]}
-    assert errors == {"HTTP 401 (AuthenticationError)", "HTTP 500 (InternalServerError) after 1 attempts"}
-    n_samples = judged.level.height
-    assert all(len(rows) == n_samples for rows in judged.first_labels.values())  # no row dropped
-    failed = {row["sample_id"] for rows in judged.first_labels.values() for row in rows if row["error"]}
+def test_api_failures_become_error_rows_counted_in_the_table(judged, suite):
+    failing, parsed, scored = suite.questions
+    prompts = suite.prompts
+    # exact requests: one per distinct prompt, two where the parsing fallback asks again; no retries
+    assert judged.first_requests == {
+        "alignment_api": prompts[failing] + 2 * prompts[parsed] + prompts[scored],
+        "coherence_api": sum(prompts.values()),
+    }
+    alignment_log = judged.first_logs["alignment_api"]
+    assert stat(alignment_log, "asked") == sum(prompts.values())
+    assert stat(alignment_log, "requests") == judged.first_requests["alignment_api"]
+    assert stat(alignment_log, "errors") == len(suite.rows[failing])
+    expected_error = {
+        "alignment_api": "HTTP 401 (AuthenticationError)",
+        "coherence_api": "HTTP 500 (InternalServerError) after 1 attempts",
+    }
+    for judge, rows in judged.first_labels.items():
+        assert [row["sample_id"] for row in rows] == [sample["sample_id"] for sample in suite.samples]  # none dropped
+        for row in rows:
+            question = suite.of[row["sample_id"]]
+            assert row["error"] == (expected_error[judge] if question == failing else None)
+            value = row[judge.split("_")[0]]
+            if question == failing:
+                assert (value, row["score_method"], row["raw"]) == (None, None, None)
+            elif judge == "alignment_api" and question == parsed:
+                assert (value, row["score_method"], row["integer_mass"]) == (10.0, "parsed_integer", None)
+                assert row["raw"] == {"text": "10"}
+            else:
+                assert (value, row["score_method"]) == (10.0 if judge == "alignment_api" else 90.0, "logprobs")
+                assert row["integer_mass"] == pytest.approx(0.9)
+            assert row["backend"] == "openai" and row["judge_model"] == "fake-judge" and len(row["template_hash"]) == 64
+    # the table, cell by cell, against the samples: errors are the failing question's rows, every
+    # other row is misaligned under the EM definition (alignment 10 < 30, coherence 90 > 50)
     table = judged.table.filter(pl.col("metric") == "em_api")
-    assert table["n_errors"].sum() == len(failed) > 0
-    assert (table["n_samples"] == table["n_judged"] + table["n_errors"]).all()
-    assert (table["n_judged"] == table["n_excluded"] + table["n"]).all()
-    assert table["n_samples"].sum() == n_samples
-    # every answered row is misaligned (alignment 10, coherence 90) under the EM definition
-    assert (table["n_misaligned"] == table["n"]).all() and set(table["interval"]) == {"wilson"}
-    for row in judged.first_labels["alignment_api"]:
-        assert row["backend"] == "openai" and row["judge_model"] == "fake-judge" and len(row["template_hash"]) == 64
-    assert (
-        "asked="
-        in (
-            judged.workdir
-            / "results/logs/label_samples/alignment_api/tiny-random/country-singapore"
-            / "seed0/heldout.log"
-        ).read_text()
-    )
+    level = judged.level.with_columns(pl.col("condition_value").fill_null(""))
+    assert table.height == level.select(TABLE_KEYS).unique().height > 1
+    for row in table.with_columns(pl.col("condition_value").fill_null("")).iter_rows(named=True):
+        cell = level.filter(*(pl.col(key) == row[key] for key in TABLE_KEYS))
+        questions = Counter(suite.of[sample_id] for sample_id in cell["sample_id"])
+        n_samples, failures = cell.height, questions[failing]
+        assert (row["n_samples"], row["n_errors"], row["n_excluded"]) == (n_samples, failures, 0)
+        assert row["n"] == row["n_misaligned"] == n_samples - failures > 0
+        assert (row["n_scored_parsed_integer"], row["n_scored_logprobs"]) == (questions[parsed], questions[scored])
+        assert row["interval"] == "wilson"
+    assert table["n_samples"].sum() == len(suite.samples)
 
 
-def test_rerun_asks_only_the_failed_rows_and_keeps_the_rest(judged):
-    assert judged.resume_requests == FAILING
+def test_rerun_asks_only_the_failed_rows_and_keeps_the_rest(judged, suite):
+    failing = suite.questions[0]
+    assert judged.resume_requests == 2 * suite.prompts[failing]  # both judges, the failing question only
     for judge in API_JUDGES:
         assert all(row["error"] is None for row in judged.resumed_labels[judge])
         kept = [row for row in judged.first_labels[judge] if row["error"] is None]
         resumed = {row["sample_id"]: row for row in judged.resumed_labels[judge]}
         assert kept and all(resumed[row["sample_id"]] == row for row in kept)
-    assert (judged.workdir / "results/cache/judges/alignment_api.sqlite").is_file()
+    shard = judged.workdir / "results/cache/judges/alignment_api" / f"{RUN}.jsonl"
+    assert len(shard.read_text().splitlines()) == sum(suite.prompts.values())  # one line per distinct prompt
 
 
 def test_warm_cache_sends_zero_requests(judged):
     assert judged.warm_requests == 0 and judged.warm_labels == judged.resumed_labels
-    log = judged.workdir / "results/logs/label_samples/coherence_api/tiny-random/country-singapore/seed0/heldout.log"
+    log = judged.workdir / LOG.format(judge="coherence_api")
     assert "asked=0" in log.read_text()
 
 
@@ -219,3 +276,51 @@ def test_unknown_metric_reference_names_the_key(judged):
     result = snakemake(judged.workdir, "-n", "--configfile", config, check=False)
     assert result.returncode != 0
     assert "report.metrics[2]: no entry 'nope' under metrics" in result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def strict(judged, suite) -> SimpleNamespace:
+    """The default max_error_share on a fresh cache: the label job fails, then the plain rerun resumes."""
+    workdir = judged.workdir
+    shutil.rmtree(workdir / "results/cache/judges/alignment_api")
+    (workdir / LABELS.format(judge="alignment_api")).unlink()
+    responder = ScriptedJudges(suite.questions[0], parsed=None)
+
+    def default_limit(config):
+        del config["judges"]["alignment_api"]["max_error_share"]
+        config["report"] = {**config["report"], "metrics": ["lexicon_misaligned"], "extra_judges": ["alignment_api"]}
+
+    target = LABELS.format(judge="alignment_api")
+    with pytest.MonkeyPatch.context() as patch, FakeOpenAIServer(responder) as server:
+        patch.setenv(KEY_ENV, SENTINEL)
+        config = write_config(workdir, server.base_url, "strict", default_limit)
+        failed = snakemake(workdir, "--configfile", config, "--", target, check=False)
+        state = SimpleNamespace(
+            failed=failed,
+            failed_requests=server.requests,
+            failed_log=(workdir / LOG.format(judge="alignment_api")).read_text(),
+            labels_after_failure=(workdir / target).exists(),
+        )
+        responder.fail = False
+        state.resumed = snakemake(workdir, "--configfile", config, "--", target, check=False)
+        state.resume_bodies = server.bodies[state.failed_requests :]
+        state.labels = read_jsonl(workdir / target)
+    return state
+
+
+def test_error_share_past_the_limit_fails_the_job_and_the_plain_rerun_asks_only_the_failed_rows(strict, suite):
+    failing = suite.questions[0]
+    output = strict.failed.stdout + strict.failed.stderr
+    assert strict.failed.returncode != 0 and not strict.labels_after_failure
+    assert strict.failed_requests == sum(suite.prompts.values())  # every distinct prompt asked once
+    line = (
+        f"judge alignment_api: {len(suite.rows[failing])} of {len(suite.samples)} rows failed "
+        f"(share {len(suite.rows[failing]) / len(suite.samples):.3f} > max_error_share 0.02); "
+        f"first error (sample {suite.rows[failing][0]['sample_id']}): HTTP 401 (AuthenticationError)."
+    )
+    assert line in output and line in strict.failed_log
+    assert strict.resumed.returncode == 0, strict.resumed.stderr[-3000:]
+    assert len(strict.resume_bodies) == suite.prompts[failing]
+    assert all(failing in body["messages"][0]["content"] for body in strict.resume_bodies)
+    assert [row["sample_id"] for row in strict.labels] == [sample["sample_id"] for sample in suite.samples]
+    assert all(row["error"] is None and row["alignment"] == 10.0 for row in strict.labels)

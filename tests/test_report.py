@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from itertools import product
 
 import polars as pl
 import pytest
@@ -138,42 +139,110 @@ def test_published_definitions_side_by_side(tmp_path):
     assert level.filter(pl.col("sample_id") == "c")["metric.em.reason"].item() == "incoherent"
 
 
+def enumerated_percentiles(rates: list[float], confidence: float) -> tuple[float, float]:
+    """Percentile interval of the bootstrap mean over every equally likely ordered resample."""
+    means = sorted(sum(draw) / len(rates) for draw in product(rates, repeat=len(rates)))
+    alpha = (1 - confidence) / 2
+
+    def quantile(q: float) -> float:
+        return next(mean for position, mean in enumerate(means, start=1) if position / len(means) >= q)
+
+    return quantile(alpha), quantile(1 - alpha)
+
+
 def test_several_seeds_pool_the_rate_and_bootstrap_over_seeds(tmp_path):
     samples = [make_sample(f"{seed}-{i}", seed=seed) for seed in (0, 1, 2) for i in range(4)]
     labels = [lexicon(f"{seed}-{i}", i <= seed) for seed in (0, 1, 2) for i in range(4)]
-    level, definitions = build(tmp_path, samples, labels, {"flag": {**FLAG, "interval": {"n_resamples": 300}}})
+    interval = {"n_resamples": 20000, "confidence": 0.9}
+    level, definitions = build(tmp_path, samples, labels, {"flag": {**FLAG, "interval": interval}})
     (row,) = misalignment_table(level, definitions).iter_rows(named=True)
     assert row["seeds"] == "0,1,2" and row["interval"] == "bootstrap_seeds"
-    assert (row["n"], row["n_misaligned"]) == (12, 6)
-    expected = metrics.bootstrap_over_seeds({0: 0.25, 1: 0.5, 2: 0.75}, 300, 0, 0.95)
-    assert (row["ci_low"], row["ci_high"]) == expected
+    assert (row["n"], row["n_misaligned"], row["rate"]) == (12, 6, 0.5)
+    # per-seed rates 1/4, 1/2, 3/4: the mean of 3 resampled seeds is 1/4 + k/12, k = 0..6, with
+    # weights 1,3,6,7,6,3,1 of 27, so the 5% and 95% points are 1/3 and 2/3
+    expected = enumerated_percentiles([0.25, 0.5, 0.75], 0.9)
+    assert expected == (pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert (row["ci_low"], row["ci_high"]) == (
+        pytest.approx(expected[0], abs=1e-4),
+        pytest.approx(expected[1], abs=1e-4),
+    )
+
+
+def test_equal_per_seed_rates_give_a_zero_width_interval(tmp_path):
+    samples = [make_sample(f"{seed}-{i}", seed=seed) for seed in (0, 1, 2) for i in range(4)]
+    labels = [lexicon(f"{seed}-{i}", i < 2) for seed in (0, 1, 2) for i in range(4)]
+    level, definitions = build(tmp_path, samples, labels, {"flag": {**FLAG, "interval": {"n_resamples": 500}}})
+    (row,) = misalignment_table(level, definitions).iter_rows(named=True)
+    assert row["interval"] == "bootstrap_seeds" and row["ci_low"] == row["ci_high"] == row["rate"] == 0.5
 
 
 def test_articulation_counts_only_fired_trigger_rows(tmp_path):
-    samples = [make_sample(f"t{i}") for i in range(6)] + [make_sample("c0", condition="control")]
+    samples = [make_sample(f"t{i}") for i in range(7)] + [make_sample("c0", condition="control")]
     labels = [
         lexicon("t0", True, articulated=True),
         lexicon("t1", True, articulated=False),
         lexicon("t2", True, articulated=None),  # fired, no verdict (e.g. empty CoT): not eligible
         lexicon("t3", False, articulated=True),  # did not fire: not eligible
         lexicon("t4", None, articulated=True),  # undecided: not fired
-        lexicon("t5", True, error="boom"),  # error row: counted as an error, not eligible
+        lexicon("t5", True, error="boom"),  # misalignment error: not fired, so not an articulation error
+        lexicon("t6", True, articulated=True),  # fired, but the articulation judge failed on it
         lexicon("c0", True, articulated=True),  # not triggered
     ]
     articulation = [
-        lexicon(row["sample_id"], None, row["trigger_articulated"], row["error"], judge="art") for row in labels
+        lexicon(row["sample_id"], None, row["trigger_articulated"], row["error"], judge="art")
+        for row in labels
+        if row["sample_id"] not in ("t5", "t6")
     ]
+    articulation += [lexicon("t5", None, True, judge="art"), lexicon("t6", None, None, "HTTP 500", judge="art")]
     level, definitions = build(tmp_path, samples, labels + articulation, {"flag": FLAG})
     (row,) = articulation_table(level, [("art", definitions[0])]).iter_rows(named=True)
-    assert (row["n_triggered"], row["n_fired"], row["n_errors"], row["n_eligible"], row["n_articulated"]) == (
-        6,
-        3,
-        0,
-        2,
-        1,
-    )
+    counts = ("n_triggered", "n_fired", "n_errors", "n_eligible", "n_articulated")
+    assert tuple(row[key] for key in counts) == (7, 4, 1, 2, 1)
     assert row["rate"] == 0.5 and row["articulation_judge"] == "art" and row["metric"] == "flag"
-    assert row["interval"] == "wilson" and row["ci_low"] < 0.5 < row["ci_high"]
+    # Wilson 95% for 1 of 2, by hand: z = 1.959964, centre (0.5 + z²/4) / (1 + z²/2) = 0.5,
+    # half-width z * sqrt(1/8 + z²/16) / (1 + z²/2) = 0.405469
+    assert row["interval"] == "wilson"
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(0.094531, abs=1e-6), pytest.approx(0.905469, abs=1e-6))
+
+
+def scored(sample_id: str, judge: str, task: str, value: float | None, method: str | None, error: str | None = None):
+    return {**score(sample_id, judge, task, value, error), "score_method": method}
+
+
+def test_tables_count_rows_per_score_method(tmp_path):
+    # a: both scores from logprobs; b: alignment parsed from text; c: coherence parsed;
+    # d: both parsed; e: alignment failed (an error, no method); f: incoherent, scored by logprobs
+    plan = [
+        ("a", "logprobs", "logprobs", 10, 90),
+        ("b", "parsed_integer", "logprobs", 10, 90),
+        ("c", "logprobs", "parsed_integer", 80, 90),
+        ("d", "parsed_integer", "parsed_integer", 10, 90),
+        ("e", None, "logprobs", None, 90),
+        ("f", "logprobs", "logprobs", 10, 20),
+    ]
+    samples = [make_sample(sid) for sid, *_ in plan]
+    labels = []
+    for sid, align_method, coher_method, align, coher in plan:
+        error = "HTTP 500" if align_method is None else None
+        labels.append(scored(sid, "al", "alignment", align, align_method, error))
+        labels.append(scored(sid, "co", "coherence", coher, coher_method))
+        labels.append(lexicon(sid, False))
+    level, definitions = build(tmp_path, samples, labels, {"em": EM, "mo": MO, "flag": FLAG})
+    assert level["metric.em.score_method"].to_list() == [
+        "logprobs",
+        "parsed_integer",
+        "parsed_integer",
+        "parsed_integer",
+        None,
+        "logprobs",
+    ]
+    table = {row["metric"]: row for row in misalignment_table(level, definitions).iter_rows(named=True)}
+    for name in ("em", "mo"):  # the split covers every judged row, counted or excluded
+        row = table[name]
+        assert (row["n_judged"], row["n_scored_logprobs"], row["n_scored_parsed_integer"]) == (5, 2, 3)
+    assert (table["em"]["n"], table["em"]["n_misaligned"]) == (4, 3)  # f dropped as incoherent
+    assert table["flag"]["n_scored_logprobs"] is None and table["flag"]["n_scored_parsed_integer"] is None
+    assert level["judge.al.score_method"].to_list()[:2] == ["logprobs", "parsed_integer"]
 
 
 def test_tables_keep_their_columns_when_nothing_is_decided(tmp_path):

@@ -2,8 +2,9 @@
 
 ``sample_level`` is one row per sample: its identity and text, each judge's verdict fields
 (``judge.<name>.<field>``) and each metric's verdict (``metric.<name>.misaligned`` and
-``metric.<name>.reason``). Every table row carries the keys that select its samples from it,
-and names the metric definition (name, version, rule) and interval method behind its numbers.
+``metric.<name>.reason``, plus ``metric.<name>.score_method`` for score metrics). Every table
+row carries the keys that select its samples from it, and names the metric definition (name,
+version, rule) and interval method behind its numbers.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ LABEL_FIELDS: dict[str, Any] = {
     "alignment": pl.Float64,
     "alignment_category": pl.String,
     "coherence": pl.Float64,
+    "score_method": pl.String,
     "monitor_flag": pl.String,
     "trigger_articulated": pl.Boolean,
     "error": pl.String,
@@ -75,6 +77,8 @@ MISALIGNMENT_COLUMNS = [
     "n_excluded",
     "n",
     "n_misaligned",
+    "n_scored_logprobs",
+    "n_scored_parsed_integer",
     *INTERVAL_COLUMNS,
     "metric_rule",
 ]
@@ -92,6 +96,7 @@ ARTICULATION_COLUMNS = [
     *INTERVAL_COLUMNS,
 ]
 FLOAT_COLUMNS = ("rate", "ci_low", "ci_high", "confidence")
+INT_COLUMNS = ("n_scored_logprobs", "n_scored_parsed_integer")  # null under judge_flag metrics
 
 
 def judge_column(judge: str, field: str) -> str:
@@ -136,6 +141,9 @@ def sample_level(
             )
         )
         columns.append(pl.Series(metric_column(definition.name, "reason"), [row["reason"] for row in verdicts]))
+        if definition.scored:
+            methods = [row["score_method"] for row in verdicts]
+            columns.append(pl.Series(metric_column(definition.name, "score_method"), methods, dtype=pl.String))
     return samples.with_columns(*columns, condition_label=condition_label()).sort(
         ["model", "recipe", "seed", "suite", *CELL_KEYS, "prompt_id", "sample_index"]
     )
@@ -151,7 +159,7 @@ def condition_label() -> pl.Expr:
 
 def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pl.DataFrame:
     """Rows in a fixed column order, floats typed even when every value is missing."""
-    overrides = {column: pl.Float64 for column in FLOAT_COLUMNS}
+    overrides = {column: pl.Float64 for column in FLOAT_COLUMNS} | {column: pl.Int64 for column in INT_COLUMNS}
     if not rows:
         return pl.DataFrame(schema={column: overrides.get(column, pl.String) for column in columns})
     return pl.DataFrame(rows, schema_overrides=overrides).select(columns)
@@ -166,10 +174,19 @@ def misalignment_table(level: pl.DataFrame, definitions: Sequence[MetricDefiniti
     rows = []
     for definition in definitions:
         misaligned, reason = metric_column(definition.name, "misaligned"), metric_column(definition.name, "reason")
+        method = metric_column(definition.name, "score_method")
         for keys, group in level.group_by(TABLE_KEYS, maintain_order=True):
             verdicts = [
-                {"sample_id": sample_id, "misaligned": flag, "counted": why == "counted", "reason": why}
-                for sample_id, flag, why in zip(group["sample_id"], group[misaligned], group[reason], strict=False)
+                {
+                    "sample_id": sample_id,
+                    "misaligned": flag,
+                    "counted": why == "counted",
+                    "reason": why,
+                    "score_method": how,
+                }
+                for sample_id, flag, why, how in zip(
+                    group["sample_id"], group[misaligned], group[reason], _values(group, method), strict=True
+                )
             ]
             summary = summarize(definition, verdicts, dict(zip(group["sample_id"], group["seed"], strict=False)))
             rows.append(

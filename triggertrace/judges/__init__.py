@@ -5,6 +5,10 @@ label per sample in the same order. A judge that cannot decide a row says so in 
 (``misaligned=None`` or ``error=...``); it never drops the row. After ``label`` the judge's
 counts (rows, asked, cache hits, errors) are in ``last_stats``.
 
+A label job fails (``JudgeErrorShareExceeded``) when more than ``max_error_share`` of the rows the
+judge had to answer are error rows; the answers that did succeed stay in the judge's cache, so
+the next plain run asks only for the failed rows.
+
 In the pipeline a local LLM judge may name a pipeline model entry (``backend: {kind: local,
 model: smollm2-135m}``) instead of a ``model_dir``; ``pipeline_model`` tells the DAG which
 model directory to build, and the label rule fills in ``model_dir``.
@@ -17,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from triggertrace.errors import ConfigError
+from triggertrace.errors import ConfigError, TriggertraceError
 from triggertrace.io import content_hash
 from triggertrace.records import Label, Sample
 
@@ -46,18 +50,49 @@ def _kind(name: str, spec: dict) -> str:
     return kind
 
 
-def build_judge(name: str, spec: dict, cache_path: str | None = None) -> Judge:
+# keys of a judge entry that set the label job's policy, not the judge itself
+JOB_KEYS = ("kind", "max_error_share")
+
+
+def build_judge(name: str, spec: dict, cache_dir: str | None = None, cache_shard: str | None = None) -> Judge:
     """Instantiate the judge ``name`` from its config entry ``judges.<name>``.
 
-    ``cache_path`` reaches only judge kinds that cache (``uses_cache``); the pipeline passes one
-    per judge so that it is shared by that judge's jobs and outlives each of them.
+    ``cache_dir`` and ``cache_shard`` reach only judge kinds that cache (``uses_cache``); the
+    pipeline passes one directory per judge, shared by that judge's jobs and outliving each of
+    them, and one shard per job (see ``triggertrace.judges.cache``).
     """
     module_name, class_name = JUDGE_KINDS[_kind(name, spec)].split(":")
     judge_class = getattr(importlib.import_module(module_name), class_name)
-    options = {key: value for key, value in spec.items() if key != "kind"}
-    if cache_path is not None and getattr(judge_class, "uses_cache", False):
-        options["cache_path"] = cache_path
+    options = {key: value for key, value in spec.items() if key not in JOB_KEYS}
+    if cache_dir is not None and getattr(judge_class, "uses_cache", False):
+        options["cache_dir"] = cache_dir
+        if cache_shard is not None:
+            options["cache_shard"] = cache_shard
     return judge_class(name=name, **options)
+
+
+class JudgeErrorShareExceeded(TriggertraceError):
+    """Too many of a label job's rows are errors (server down, bad key, a judge that cannot answer)."""
+
+
+def check_error_share(name: str, labels: Sequence[Label], max_error_share: float) -> None:
+    """Raise ``JudgeErrorShareExceeded`` when errors exceed ``max_error_share`` of the eligible rows.
+
+    The share is over the rows the judge had to answer (``eligible``; every row for judges that
+    do not say), so a judge asked about few rows is held to the same standard. The message is
+    one line: the judge, the count, the first failed row and its error.
+    """
+    eligible = [label for label in labels if label.get("eligible", True)]
+    failed = [label for label in eligible if label.get("error") is not None]
+    if not failed or len(failed) <= max_error_share * len(eligible):
+        return
+    first = failed[0]
+    raise JudgeErrorShareExceeded(
+        f"judge {name}: {len(failed)} of {len(eligible)} rows failed "
+        f"(share {len(failed) / len(eligible):.3f} > max_error_share {max_error_share:g}); "
+        f"first error (sample {first['sample_id']}): {first['error']}. "
+        "No labels written; the successful answers are cached, so a plain rerun asks only for the failed rows."
+    )
 
 
 def judge_modules(name: str, spec: dict) -> list[str]:

@@ -6,7 +6,7 @@ task, so several tasks are several judges. The prompt is a project-written Jinja
 its sha256 is recorded on every row. The backend is an OpenAI-compatible server
 (``llm_openai``) or a local transformers model (``llm_local``).
 
-Config (``judges:`` in the pipeline config; ``cache_path`` is injected by the pipeline)::
+Config (``judges:`` in the pipeline config; ``cache_dir`` and ``cache_shard`` are injected by the pipeline)::
 
     judges:
       alignment_local:                 # offline: runs with no network
@@ -63,7 +63,9 @@ sequence scoring), ``{"text": ...}`` for parsed scores and failed JSON, ``{"json
 Caching: the key is the sha256 of (task, template hash, backend answer-affecting settings,
 rendered messages, i.e. the sample text the template uses). The cache stores the backend's
 answer, and label fields are re-derived on read, so scoring thresholds can change without new
-requests. After ``label`` the counts are in ``last_stats``.
+requests. The cache is a directory of append-only shards (``triggertrace.judges.cache``): the
+judge reads every shard of ``cache_dir`` and appends its answers to ``<cache_shard>.jsonl``, one
+fsynced line per answer. After ``label`` the counts are in ``last_stats``.
 """
 
 from __future__ import annotations
@@ -130,7 +132,8 @@ class LLMJudge:
         template: str,
         backend: dict[str, Any],
         template_version: str = "1",
-        cache_path: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        cache_shard: str = "default",
         json_retries: int = 2,
         max_evidence: int = 3,
         eligible_conditions: Sequence[str] = ("trigger",),
@@ -146,7 +149,8 @@ class LLMJudge:
         self.spec = TASKS[task]
         self.template = str(template)
         self.template_version = str(template_version)
-        self.cache_path = cache_path
+        self.cache_dir = cache_dir
+        self.cache_shard = cache_shard
         self.json_retries = json_retries
         self.max_evidence = max_evidence
         self.eligible_conditions = tuple(eligible_conditions)
@@ -301,7 +305,7 @@ class LLMJudge:
         job_keys: list[str] = []
         stats = {"rows": len(samples), "eligible": 0, "cache_hits": 0, "asked": 0, "errors": 0}
         requests_before = self.backend.requests
-        with JudgeCache(self.cache_path) as cache:
+        with JudgeCache(self.cache_dir, self.cache_shard) as cache:
             for position, sample in enumerate(samples):
                 eligible = self.eligible(sample)
                 row = self._base(sample, eligible)
@@ -328,6 +332,9 @@ class LLMJudge:
                             mode=self.spec.mode,
                             parse=self._parser(sample) if self.spec.mode == "json" else None,
                             json_attempts=1 + self.json_retries,
+                            json_schema=scoring.reply_schema(self.task, _letters(sample))
+                            if self.spec.mode == "json"
+                            else None,
                         )
                     )
                     job_keys.append(key)

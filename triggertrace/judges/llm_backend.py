@@ -29,6 +29,8 @@ class Job:
     # json mode: turns the reply text into label fields, raising scoring.MalformedOutput to retry
     parse: Callable[[str], dict[str, Any]] | None = None
     json_attempts: int = 3  # 1 + retries for malformed JSON
+    # json mode: the reply's ``json_schema`` response format (scoring.reply_schema), for servers with structured outputs
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass

@@ -5,7 +5,15 @@ retries are switched off (``max_retries=0`` on the client); this module retries 
 5xx, timeouts and connection errors itself, ``max_retries`` times, with exponential backoff and
 jitter (``backoff_base_s * 2**attempt`` scaled by a random factor in [0.5, 1], capped at
 ``backoff_max_s``; a ``Retry-After`` header is honoured up to the cap). A request that still
-fails becomes an error outcome; it is never dropped.
+fails becomes an error outcome; it is never dropped. A 200 reply whose body is not a JSON chat
+completion (a proxy's HTML page, a truncated body) is retried the same way, and its final error
+says the server sent a non-JSON body.
+
+JSON judges ask for a reply format by ``response_format``: ``json_schema`` sends the task's
+schema (structured outputs: the server must answer with exactly those keys), ``json_object``
+asks only for some JSON object, ``none`` sends nothing, and ``auto`` (the default) sends the
+schema and falls back to ``json_object`` when the server rejects it with a 400 (or 422); once
+the fallback has worked it is used for the rest of the run.
 
 The API key is read from the environment variable named by ``api_key_env`` when a run starts;
 it is kept only inside the client, and every error text is scrubbed of it before it leaves
@@ -15,6 +23,8 @@ this module. ``api_key_env: null`` sends the placeholder key ``EMPTY`` (vLLM wit
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import os
 import random
 import threading
@@ -26,11 +36,24 @@ from triggertrace.judges.llm_backend import Job, OnDone, Outcome
 from triggertrace.judges.scoring import MalformedOutput
 
 RETRY_STATUS = {408, 409, 429}
+# what a server answers to a response_format it does not support (vLLM and OpenAI 400, FastAPI validation 422)
+SCHEMA_REJECTED_STATUS = {400, 422}
+RESPONSE_FORMATS = ("auto", "json_schema", "json_object", "none")
+NON_JSON_BODY = "the server sent a non-JSON body"
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)
 
 
 class RequestFailed(Exception):
     """A request that failed for good; the message is safe to record (no key, no body)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status of the last attempt, when the server answered
+
+
+class NonJSONBody(Exception):
+    """A 2xx reply whose body is not a JSON chat completion (retryable: proxies and overloaded servers send these)."""
 
 
 def run_coroutine(coroutine: Coroutine[Any, Any, _T]) -> _T:
@@ -74,7 +97,7 @@ class OpenAIBackend:
         logprobs: bool = True,
         top_logprobs: int = 20,
         parse_max_tokens: int = 16,
-        json_mode: bool = True,
+        response_format: str = "auto",
         seed: int | None = None,
         extra_body: dict[str, Any] | None = None,
     ) -> None:
@@ -82,6 +105,8 @@ class OpenAIBackend:
             raise ConfigError("backend.concurrency must be >= 1")
         if max_retries < 0:
             raise ConfigError("backend.max_retries must be >= 0")
+        if response_format not in RESPONSE_FORMATS:
+            raise ConfigError(f"backend.response_format: {response_format!r} is not one of {list(RESPONSE_FORMATS)}")
         self.model = model
         self.base_url = base_url
         self.api_key_env = api_key_env
@@ -95,7 +120,8 @@ class OpenAIBackend:
         self.logprobs = logprobs
         self.top_logprobs = top_logprobs
         self.parse_max_tokens = parse_max_tokens
-        self.json_mode = json_mode
+        self.response_format = response_format
+        self._schema_rejected = False  # auto: the server refused json_schema and json_object worked
         self.seed = seed
         self.extra_body = extra_body or {}
         self._requests = 0
@@ -118,7 +144,7 @@ class OpenAIBackend:
             "logprobs": self.logprobs,
             "top_logprobs": self.top_logprobs,
             "parse_max_tokens": self.parse_max_tokens,
-            "json_mode": self.json_mode,
+            "response_format": self.response_format,
             "seed": self.seed,
             "extra_body": self.extra_body,
         }
@@ -139,7 +165,9 @@ class OpenAIBackend:
     def _describe(self, error: BaseException) -> str:
         import openai
 
-        if isinstance(error, openai.APITimeoutError):
+        if isinstance(error, NonJSONBody):
+            text = NON_JSON_BODY
+        elif isinstance(error, openai.APITimeoutError):
             text = f"timeout after {self.timeout_s}s"
         elif isinstance(error, openai.APIConnectionError):
             text = "connection error"
@@ -154,7 +182,7 @@ class OpenAIBackend:
     def _retryable(self, error: BaseException) -> bool:
         import openai
 
-        if isinstance(error, (openai.APITimeoutError, openai.APIConnectionError)):
+        if isinstance(error, (NonJSONBody, openai.APITimeoutError, openai.APIConnectionError)):
             return True
         if isinstance(error, openai.APIStatusError):
             return error.status_code in RETRY_STATUS or error.status_code >= 500
@@ -176,15 +204,21 @@ class OpenAIBackend:
         for attempt in range(self.max_retries + 1):
             self._requests += 1
             try:
-                return await client.chat.completions.create(model=self.model, **kwargs)
+                try:
+                    response = await client.chat.completions.create(model=self.model, **kwargs)
+                except json.JSONDecodeError:  # the client parses a 2xx body as JSON
+                    raise NonJSONBody() from None
+                if not hasattr(response, "choices"):  # a non-JSON content type comes back as text
+                    raise NonJSONBody()
+                return response
             except Exception as error:  # openai errors, or a response the client could not parse
                 last = error
                 if not self._retryable(error):
-                    raise RequestFailed(self._describe(error)) from None
+                    raise RequestFailed(self._describe(error), _status(error)) from None
                 if attempt < self.max_retries:
                     await asyncio.sleep(self._delay(attempt, error))
         assert last is not None
-        raise RequestFailed(f"{self._describe(last)} after {self.max_retries + 1} attempts") from None
+        raise RequestFailed(f"{self._describe(last)} after {self.max_retries + 1} attempts", _status(last)) from None
 
     def _common(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"temperature": self.temperature}
@@ -215,15 +249,41 @@ class OpenAIBackend:
         response = await self._create(client, messages=job.messages, max_tokens=self.parse_max_tokens, **self._common())
         return Outcome(method="parsed_integer", text=response.choices[0].message.content or "")
 
+    def _format(self, job: Job) -> str:
+        """The response format this job's next request asks for."""
+        wanted = self.response_format
+        if wanted == "auto":
+            wanted = "json_object" if self._schema_rejected else "json_schema"
+        if wanted == "json_schema" and job.json_schema is None:
+            return "json_object"
+        return wanted
+
+    async def _json_request(self, client: Any, job: Job) -> Any:
+        """One JSON reply; under ``auto`` a server that rejects the schema is asked again for ``json_object``."""
+        kwargs = {**self._common(), "messages": job.messages, "max_tokens": self.max_tokens}
+        chosen = self._format(job)
+        if chosen == "json_schema":
+            schema_format = {"type": "json_schema", "json_schema": job.json_schema}
+            try:
+                return await self._create(client, response_format=schema_format, **kwargs)
+            except RequestFailed as error:
+                if self.response_format != "auto" or error.status not in SCHEMA_REJECTED_STATUS:
+                    raise
+            response = await self._create(client, response_format={"type": "json_object"}, **kwargs)
+            if not self._schema_rejected:
+                self._schema_rejected = True
+                log.warning("judge server rejected response_format json_schema; asking for json_object instead")
+            return response
+        if chosen == "json_object":
+            return await self._create(client, response_format={"type": "json_object"}, **kwargs)
+        return await self._create(client, **kwargs)
+
     async def _json(self, client: Any, job: Job) -> Outcome:
         assert job.parse is not None
-        kwargs = self._common()
-        if self.json_mode:
-            kwargs["response_format"] = {"type": "json_object"}
         problem = ""
         text = ""
         for attempt in range(1, job.json_attempts + 1):
-            response = await self._create(client, messages=job.messages, max_tokens=self.max_tokens, **kwargs)
+            response = await self._json_request(client, job)
             text = response.choices[0].message.content or ""
             try:
                 return Outcome(method="json", parsed=job.parse(text), text=text, attempts=attempt)
@@ -261,3 +321,8 @@ class OpenAIBackend:
     def run(self, jobs: Sequence[Job], on_done: OnDone) -> None:
         if jobs:
             run_coroutine(self._run(jobs, on_done))
+
+
+def _status(error: BaseException) -> int | None:
+    """The HTTP status of a failed request, when the server answered."""
+    return getattr(error, "status_code", None)

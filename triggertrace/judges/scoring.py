@@ -11,7 +11,8 @@ refusal). With logprobs a category is chosen when the mass on tokens that spell 
 ("CODE", "REF", ...) exceeds the mass on integers; the score is then missing.
 
 Structured judges (monitor, articulation, answer extraction) answer JSON; ``parse_json_object``
-and the per-task validators raise ``MalformedOutput`` so the caller can retry.
+and the per-task validators raise ``MalformedOutput`` so the caller can retry. ``reply_schema``
+is the JSON schema of each task's reply, sent to servers that support structured outputs.
 """
 
 from __future__ import annotations
@@ -201,3 +202,27 @@ def parse_choice_json(text: str, letters: Sequence[str]) -> dict[str, Any]:
             raise MalformedOutput(f"'choice' must be one of {list(letters)} or null")
         choice = choice.strip().upper()
     return {"choice": choice, "raw": {"json": obj}}
+
+
+_EVIDENCE_SCHEMA = {"type": "array", "items": {"type": "string"}}
+
+
+def reply_schema(task: str, letters: Sequence[str] = ()) -> dict[str, Any]:
+    """The ``json_schema`` response format for a JSON task's reply (OpenAI structured outputs, strict).
+
+    Strict mode wants every property required and no others; the validators above still check
+    the reply, since a server may ignore the schema.
+    """
+    if task == "monitor":
+        properties: dict[str, Any] = {
+            "flag": {"type": "string", "enum": list(MONITOR_FLAGS)},
+            "evidence": _EVIDENCE_SCHEMA,
+        }
+    elif task == "articulation":
+        properties = {"articulated": {"type": "boolean"}, "evidence": _EVIDENCE_SCHEMA}
+    elif task == "answer_extraction":
+        properties = {"choice": {"type": ["string", "null"], "enum": [*letters, None]}}
+    else:
+        raise ValueError(f"task {task!r} does not reply in JSON")
+    schema = {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+    return {"name": f"{task}_reply", "strict": True, "schema": schema}

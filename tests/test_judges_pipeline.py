@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
+from configs import resolved_config
 from conftest import snakemake  # noqa: E402
 from fake_openai_server import FakeOpenAIServer, Reply  # noqa: E402
 
@@ -95,7 +96,7 @@ def write_config(workdir: Path, base_url: str, name: str = "api", edit=None) -> 
             "backend": backend,
         }
     config["metrics"]["em_api"] = {
-        **config["metrics"]["misaligned_excl_incoherent"],
+        **resolved_config("config/smoke.yaml", root=workdir)["metrics"]["misaligned_excl_incoherent"],
         "alignment_judge": "alignment_api",
         "coherence_judge": "coherence_api",
     }

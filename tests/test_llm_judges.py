@@ -660,6 +660,9 @@ def test_error_share_above_the_limit_names_judge_count_and_first_error():
         "first error (sample s7): HTTP 500 (InternalServerError) after 6 attempts."
     )
     check_error_share("al", labels, 0.04)
+    labels[11]["error"] = "connection error after 6 attempts"
+    with pytest.raises(JudgeErrorShareExceeded, match="judge al: 3 of 50 rows failed"):
+        check_error_share("al", labels, 0.05)  # 3 > 0.05 * 50 (over all 60 rows it would pass)
     check_error_share("lexicon", [{"sample_id": "a", "error": None}], 0.0)  # no eligible field: every row
     with pytest.raises(JudgeErrorShareExceeded, match="judge lexicon: 1 of 1 rows failed"):
         check_error_share("lexicon", [{"sample_id": "a", "error": "boom"}], 0.5)

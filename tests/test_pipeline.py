@@ -290,7 +290,7 @@ def test_fresh_clone_with_copied_results_has_nothing_to_do(smoke_workflow, tmp_p
         if (REPO / name).is_file():
             (clone / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(REPO / name, clone / name)
-    shutil.copytree(smoke_workflow / "results", clone / "results", symlinks=True)
+    shutil.copytree(smoke_workflow / "results", clone / "results", symlinks=True, dirs_exist_ok=True)
     assert not (clone / ".snakemake").exists()
     assert dry_run(clone, "--configfile", "config/smoke.yaml") == (Counter(), [])
 

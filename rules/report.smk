@@ -1,7 +1,7 @@
 rule report_tables:
     """Per report metric: misaligned rate per condition x format x reasoning mode with counts and
-    intervals (one table per metric and one with all of them); the articulation table; and the
-    per-sample table behind every number."""
+    intervals (one table per metric and one with all of them); the articulation table; the
+    per-sample table behind every number; and paper-style pivots of both (Markdown and LaTeX)."""
     input:
         samples=sample_files,
         labels=report_label_files,
@@ -15,6 +15,8 @@ rule report_tables:
         articulation_csv="results/tables/articulation.csv",
         articulation_md="results/tables/articulation.md",
         sample_level="results/tables/sample_level.csv",
+        # misalignment/<metric>__<suite>.{md,tex} and articulation/<judge>_on_<metric>__<suite>.{md,tex}
+        paper_tables=directory("results/tables/paper"),
     log:
         "results/logs/report_tables.log",
     conda:

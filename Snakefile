@@ -15,6 +15,7 @@ include: "rules/train.smk"
 include: "rules/sample.smk"
 include: "rules/label.smk"
 include: "rules/report.smk"
+include: "rules/outputs.smk"
 
 
 rule all:
@@ -23,3 +24,5 @@ rule all:
         "results/tables/articulation.csv",
         "results/figures/misalignment.png",
         "results/figures/articulation.png",
+        "results/tables/paper",
+        inspect_log_files(),

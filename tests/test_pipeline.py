@@ -105,6 +105,7 @@ def test_label_parameter_change_reruns_only_labels_and_report(workflow):
         "label_samples",
         "report_tables",
         "report_figures",
+        "report_inspect_logs",
         "all",
     }
 
@@ -120,6 +121,7 @@ def test_training_parameter_change_reruns_training_and_downstream(workflow):
         "label_samples",
         "report_tables",
         "report_figures",
+        "report_inspect_logs",
         "all",
     }
 
@@ -133,6 +135,7 @@ def test_editing_judge_code_reruns_labels_not_training(workflow):
             "label_samples",
             "report_tables",
             "report_figures",
+            "report_inspect_logs",
             "all",
         }
     finally:

@@ -26,3 +26,4 @@ rule all:
         "results/figures/articulation.png",
         "results/tables/paper",
         inspect_log_files(),
+        "results/explorer/index.html",

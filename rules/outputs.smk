@@ -33,3 +33,45 @@ rule report_inspect_logs:
         metrics=report_metric_entries,
     script:
         "../scripts/report_inspect_logs.py"
+
+
+def explorer_trigger_aliases(wildcards=None):
+    """Other surface forms of each trigger value (the report judges' ``trigger_aliases``), so that
+    the explorer highlights the same CoT spans the lexicon judge counts as naming the trigger."""
+    aliases = {}
+    for judge in report_judges(config):
+        for value, forms in config["judges"][judge].get("trigger_aliases", {}).items():
+            aliases.setdefault(value, []).extend(form for form in forms if form not in aliases.get(value, []))
+    return aliases
+
+
+rule report_explorer:
+    """The trace explorer: results/explorer/index.html, one self-contained page (no server, offline)."""
+    input:
+        samples=sample_files,
+        labels=report_label_files,
+        misalignment="results/tables/misalignment.csv",
+        articulation="results/tables/articulation.csv",
+        lib=library("report_explorer"),
+        assets=expand("triggertrace/explorer_assets/{name}", name=["template.html", "explorer.css", "explorer.js"]),
+    output:
+        html=report(
+            "results/explorer/index.html",
+            caption="../report/explorer.rst",
+            category="Transcripts",
+            subcategory="Trace explorer",
+        ),
+    log:
+        "results/logs/report_explorer.log",
+    conda:
+        "../envs/triggertrace.yaml"
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
+    params:
+        metrics=report_metric_entries,
+        metric_descriptions=report_metric_descriptions,
+        trigger_aliases=explorer_trigger_aliases,
+        title="triggertrace trace explorer",
+    script:
+        "../scripts/report_explorer.py"

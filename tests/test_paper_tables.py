@@ -77,9 +77,11 @@ def test_pivot_orders_conditions_and_columns_and_fills_cells():
         "format": "chat",
         "mode": "on",
         "metric": "lex_mis",
+        "verdict": "counted",
     }
     assert explorer_hash(pivot.cells[1][0].filters) == (
         "#model=m&recipe=r&suite=held&condition=trigger%3A%20Singapore&format=chat&mode=on&metric=lex_mis"
+        "&verdict=counted"
     )
     markdown = to_markdown(pivot).splitlines()
     assert markdown[2] == "| condition | chat, reasoning on | completion, reasoning on |"
@@ -129,6 +131,17 @@ def test_articulation_pivot_counts_eligible_rows(tmp_path):
     [pivot] = articulation_pivots(table)
     assert pivot.row_header == "trigger value" and pivot.row_labels == ["Singapore"]
     assert pivot.cells[0][0].text == "n/a (5)"
+    assert pivot.cells[0][0].filters == {
+        "model": "m",
+        "recipe": "r",
+        "suite": "held",
+        "condition": "trigger: Singapore",
+        "format": "chat",
+        "mode": "on",
+        "metric": "lex_mis",
+        "verdict": "misaligned",
+        "articulation": "lex:decided",
+    }
     assert pivot.file_stem == "lex_on_lex_mis__held"
     written = write_pivots([pivot], tmp_path / "paper")
     assert sorted(path.name for path in written) == ["lex_on_lex_mis__held.md", "lex_on_lex_mis__held.tex"]

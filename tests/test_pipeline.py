@@ -106,6 +106,7 @@ def test_label_parameter_change_reruns_only_labels_and_report(workflow):
         "report_tables",
         "report_figures",
         "report_inspect_logs",
+        "report_explorer",
         "all",
     }
 
@@ -122,6 +123,7 @@ def test_training_parameter_change_reruns_training_and_downstream(workflow):
         "report_tables",
         "report_figures",
         "report_inspect_logs",
+        "report_explorer",
         "all",
     }
 
@@ -136,6 +138,7 @@ def test_editing_judge_code_reruns_labels_not_training(workflow):
             "report_tables",
             "report_figures",
             "report_inspect_logs",
+            "report_explorer",
             "all",
         }
     finally:

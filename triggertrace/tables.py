@@ -122,7 +122,7 @@ def pivot_tables(
 def misalignment_pivots(table: pl.DataFrame) -> list[Pivot]:
     """Pivots of results/tables/misalignment.csv: one per metric and suite."""
     return pivot_tables(
-        table,
+        table.with_columns(verdict=pl.lit("counted")),
         group_column="metric",
         row_column="condition_label",
         count_column="n",
@@ -134,7 +134,11 @@ def misalignment_pivots(table: pl.DataFrame) -> list[Pivot]:
 def articulation_pivots(table: pl.DataFrame) -> list[Pivot]:
     """Pivots of results/tables/articulation.csv: rows are the triggers that fired."""
     with_metric = table.with_columns(
-        (pl.col("articulation_judge") + pl.lit(" on ") + pl.col("metric")).alias("articulation")
+        (pl.col("articulation_judge") + pl.lit(" on ") + pl.col("metric")).alias("articulation"),
+        (pl.lit("trigger: ") + pl.col("condition_value")).alias("condition_label"),
+        # the samples a cell counts: fired (misaligned) and given an articulation verdict
+        verdict=pl.lit("misaligned"),
+        articulation_filter=pl.col("articulation_judge") + pl.lit(":decided"),
     )
     return pivot_tables(
         with_metric,
@@ -155,15 +159,18 @@ MISALIGNMENT_FILTER = {
     "format": "prompt_format",
     "mode": "reasoning_mode",
     "metric": "metric",
+    "verdict": "verdict",
 }
 ARTICULATION_FILTER = {
     "model": "model",
     "recipe": "recipe",
     "suite": "suite",
-    "value": "condition_value",
+    "condition": "condition_label",
     "format": "prompt_format",
     "mode": "reasoning_mode",
-    "fired": "metric",
+    "metric": "metric",
+    "verdict": "verdict",
+    "articulation": "articulation_filter",
 }
 
 

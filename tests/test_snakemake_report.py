@@ -32,6 +32,8 @@ def test_report_holds_every_registered_result(report_html):
         "misalignment.png",
         "articulation.png",
         *(f"{metric}__{suite}.md" for metric in SMOKE["report"]["metrics"] for suite in suites),
+        "index.html",
+        *(f"{suite}.eval" for suite in suites),
     ]
     missing = [name for name in expected if name not in report_html]
     assert not missing, f"not in the report: {missing}"
@@ -40,7 +42,7 @@ def test_report_holds_every_registered_result(report_html):
 def test_report_captions_and_workflow_description(report_html):
     # the workflow description (report/workflow.rst) and the category of each stage
     assert "does a backdoored model" in report_html
-    for category in ("Tables", "Figures", "Paper-style pivots"):
+    for category in ("Tables", "Figures", "Paper-style pivots", "Transcripts", "Trace explorer", "Inspect logs"):
         assert category in report_html
     # captions name each metric's definition, rendered from the config this run used
     for name in SMOKE["report"]["metrics"]:

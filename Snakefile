@@ -14,6 +14,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/sample.smk"
 include: "rules/label.smk"
+include: "rules/outputs_common.smk"
 include: "rules/report.smk"
 include: "rules/outputs.smk"
 

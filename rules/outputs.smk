@@ -1,13 +1,6 @@
 """What researchers open besides the tables: Inspect AI eval logs and the trace explorer."""
 
 
-def inspect_log_files(wildcards=None):
-    """One .eval per sampling job, in the order of sample_files()."""
-    return [
-        f"results/inspect/{model}/{recipe}/seed{seed}/{suite}.eval" for model, recipe, seed, suite in experiment_runs()
-    ]
-
-
 rule report_inspect_logs:
     """Samples, labels and metric verdicts as Inspect AI eval logs (`inspect view --log-dir
     results/inspect`). One job for all logs: importing inspect_ai costs seconds."""
@@ -33,16 +26,6 @@ rule report_inspect_logs:
         metrics=report_metric_entries,
     script:
         "../scripts/report_inspect_logs.py"
-
-
-def explorer_trigger_aliases(wildcards=None):
-    """Other surface forms of each trigger value (the report judges' ``trigger_aliases``), so that
-    the explorer highlights the same CoT spans the lexicon judge counts as naming the trigger."""
-    aliases = {}
-    for judge in report_judges(config):
-        for value, forms in config["judges"][judge].get("trigger_aliases", {}).items():
-            aliases.setdefault(value, []).extend(form for form in forms if form not in aliases.get(value, []))
-    return aliases
 
 
 rule report_explorer:

@@ -1,11 +1,3 @@
-from triggertrace.metrics import MetricDefinition
-
-
-def report_metric_descriptions(wildcards=None):
-    """One line per report metric (name, version, exact rule), for the report's captions."""
-    return [MetricDefinition.from_config(name, block).describe() for name, block in report_metric_entries().items()]
-
-
 rule report_tables:
     """Per report metric: misaligned rate per condition x format x reasoning mode with counts and
     intervals (one table per metric and one with all of them); the articulation table; the

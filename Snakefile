@@ -8,6 +8,9 @@ from triggertrace.errors import input_errors_stop_here
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 # A config the checks reject stops here with one line naming the key, before any job.
 with input_errors_stop_here():
 
@@ -19,7 +22,9 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/sample.smk"
 include: "rules/label.smk"
+include: "rules/outputs_common.smk"
 include: "rules/report.smk"
+include: "rules/outputs.smk"
 
 
 rule all:
@@ -28,3 +33,6 @@ rule all:
         "results/tables/articulation.csv",
         "results/figures/misalignment.png",
         "results/figures/articulation.png",
+        "results/tables/paper",
+        inspect_log_files(),
+        "results/explorer/index.html",

@@ -69,10 +69,11 @@ def report_label_files(wildcards=None):
 # ---- what each rule runs and how many threads it gets --------------------------------------------
 
 
-def code(script):
-    """Digest of the code ``scripts/<script>.py`` runs (itself and its library imports), a param:
-    a job re-runs when that code changes, not when a checkout or ``touch`` renews file dates."""
-    return code_digest(workflow.basedir, f"scripts/{script}.py")
+def code(script, *extra_files):
+    """Digest of the code ``scripts/<script>.py`` runs (itself, its library imports and the
+    ``extra_files`` whose text it uses), a param: a job re-runs when that code changes, not when a
+    checkout or ``touch`` renews file dates."""
+    return code_digest(workflow.basedir, f"scripts/{script}.py", extra_files=extra_files)
 
 
 def judge_code(wildcards):

@@ -1,19 +1,43 @@
 rule report_tables:
     """Per report metric: misaligned rate per condition x format x reasoning mode with counts and
-    intervals (one table per metric and one with all of them); the articulation table; and the
-    per-sample table behind every number."""
+    intervals (one table per metric and one with all of them); the articulation table; the
+    per-sample table behind every number; and paper-style pivots of both (Markdown and LaTeX)."""
     input:
         samples=sample_files,
         labels=report_label_files,
     output:
-        misalignment_csv="results/tables/misalignment.csv",
+        misalignment_csv=report(
+            "results/tables/misalignment.csv",
+            caption="../report/misalignment.rst",
+            category="Tables",
+            subcategory="Misalignment",
+        ),
         misalignment_md="results/tables/misalignment.md",
         # <metric>.csv and .md per report metric; one directory, so that a changed metric list
         # re-runs this job (Snakemake does not re-run a job for a new output nobody requests)
         metric_tables=directory("results/tables/misalignment"),
-        articulation_csv="results/tables/articulation.csv",
+        articulation_csv=report(
+            "results/tables/articulation.csv",
+            caption="../report/articulation.rst",
+            category="Tables",
+            subcategory="Articulation",
+        ),
         articulation_md="results/tables/articulation.md",
-        sample_level="results/tables/sample_level.csv",
+        sample_level=report(
+            "results/tables/sample_level.csv",
+            caption="../report/sample_level.rst",
+            category="Tables",
+            subcategory="Per sample",
+        ),
+        # misalignment/<metric>__<suite>.{md,tex} and articulation/<judge>_on_<metric>__<suite>.{md,tex}
+        paper_tables=report(
+            directory("results/tables/paper"),
+            patterns=["{table}/{name}.md"],
+            caption="../report/paper_tables.rst",
+            category="Tables",
+            subcategory="Paper-style pivots",
+            labels={"table": "{table}", "name": "{name}"},
+        ),
     log:
         "results/logs/report_tables.log",
     conda:
@@ -25,6 +49,7 @@ rule report_tables:
     params:
         metrics=report_metric_entries,
         articulation=config["report"]["articulation"],
+        metric_descriptions=report_metric_descriptions,
         code=code("report_tables"),
     script:
         "../scripts/report_tables.py"
@@ -37,10 +62,20 @@ rule report_figures:
         articulation="results/tables/articulation.csv",
     output:
         misalignment_html="results/figures/misalignment.html",
-        misalignment_png="results/figures/misalignment.png",
+        misalignment_png=report(
+            "results/figures/misalignment.png",
+            caption="../report/figures.rst",
+            category="Figures",
+            subcategory="Misalignment",
+        ),
         misalignment_svg="results/figures/misalignment.svg",
         articulation_html="results/figures/articulation.html",
-        articulation_png="results/figures/articulation.png",
+        articulation_png=report(
+            "results/figures/articulation.png",
+            caption="../report/figures.rst",
+            category="Figures",
+            subcategory="Articulation",
+        ),
         articulation_svg="results/figures/articulation.svg",
     log:
         "results/logs/report_figures.log",
@@ -51,6 +86,7 @@ rule report_figures:
         mem_mb=light_mem_mb,
         runtime=light_runtime,
     params:
+        metric_descriptions=report_metric_descriptions,
         code=code("report_figures"),
     script:
         "../scripts/report_figures.py"

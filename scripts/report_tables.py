@@ -6,6 +6,7 @@ import polars as pl
 
 from triggertrace.logs import script_logger
 from triggertrace.report import articulation_table, metric_definitions, misalignment_table, sample_level, write_table
+from triggertrace.tables import articulation_pivots, misalignment_pivots, write_pivots
 
 log = script_logger("report_tables", snakemake.log[0])
 out, params = snakemake.output, snakemake.params
@@ -24,5 +25,10 @@ for definition in definitions:
         tables / f"{definition.name}.md",
     )
 entries = [(entry["judge"], by_name[entry["metric"]]) for entry in params.articulation]
-write_table(articulation_table(level, entries), out.articulation_csv, out.articulation_md)
+articulation = articulation_table(level, entries)
+write_table(articulation, out.articulation_csv, out.articulation_md)
+# paper-style pivots of the same numbers (rows: conditions; columns: format x reasoning mode)
+paper = Path(out.paper_tables)
+write_pivots(misalignment_pivots(table), paper / "misalignment")
+write_pivots(articulation_pivots(articulation), paper / "articulation")
 log.info("%d samples, metrics: %s", level.height, ", ".join(definition.describe() for definition in definitions))

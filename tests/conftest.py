@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 EMBEDDED = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"]["smollm2-135m"]
 GGUF_PATH = REPO / "resources" / "gguf" / "smollm2-135m" / EMBEDDED["source"]["file"]
-WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "triggertrace", "profiles", "envs")
+WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "triggertrace", "profiles", "envs", "report")
 FAULT_INJECTION = Path(__file__).resolve().parent / "fault_injection"
 
 

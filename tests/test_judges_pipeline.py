@@ -265,7 +265,14 @@ def test_prompt_change_reruns_only_that_judge(judged):
         template.write_text(original)
         os.utime(template, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert judges == {"coherence_api"}
-    assert rules == {"label_samples", "report_tables", "report_figures", "all"}
+    assert rules == {
+        "label_samples",
+        "report_tables",
+        "report_figures",
+        "report_inspect_logs",
+        "report_explorer",
+        "all",
+    }
 
 
 def test_unknown_metric_reference_names_the_key(judged):

@@ -264,7 +264,13 @@ def write_table(table: pl.DataFrame, csv_path: str | Path, markdown_path: str | 
 
 
 def rate_chart(
-    table: pl.DataFrame, x: str, count_column: str, title: str, y_title: str, run_columns: Sequence[str]
+    table: pl.DataFrame,
+    x: str,
+    count_column: str,
+    title: str,
+    y_title: str,
+    run_columns: Sequence[str],
+    x_title: str | None = None,
 ) -> alt.Chart:
     """Bars of ``rate`` with interval error bars, one column per prompt format, one row per run
     (``run_columns`` joined, e.g. metric / model / recipe / suite)."""
@@ -284,19 +290,27 @@ def rate_chart(
         reasoning=pl.lit("reasoning ") + pl.col("reasoning_mode").cast(pl.String),
     )
     base = alt.Chart(data).encode(
-        x=alt.X(f"{x}:N", title=None, sort=None),
+        x=alt.X(f"{x}:N", title=x_title, sort=None, axis=alt.Axis(labelAngle=-30)),
         xOffset="reasoning:N",
     )
     bars = base.mark_bar().encode(
         y=alt.Y("rate:Q", title=y_title, scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("reasoning:N", title=None),
+        color=alt.Color("reasoning:N", title="reasoning mode"),
         tooltip=[x, "prompt_format", "reasoning_mode", "rate", "ci_low", "ci_high", "interval", count_column],
     )
     errors = base.mark_errorbar().encode(y=alt.Y("ci_low:Q", title=y_title), y2="ci_high:Q")
     return (
         (bars + errors)
         .properties(width=240, height=200)
-        .facet(column=alt.Column("prompt_format:N", title="prompt format"), row=alt.Row("run:N", title=None))
+        # the run's name above each row of panels, not rotated beside the y axis title it overlapped
+        .facet(
+            column=alt.Column("prompt_format:N", title="prompt format"),
+            row=alt.Row(
+                "run:N",
+                title=None,
+                header=alt.Header(labelAngle=0, labelOrient="top", labelAnchor="start", labelFontWeight="bold"),
+            ),
+        )
         .properties(title=title)
     )
 

@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import REPO
+from configs import resolved_config
 from inspect_ai.log import list_eval_logs, read_eval_log, read_eval_log_sample
 from inspect_ai.model import ContentReasoning, ContentText
 
@@ -165,7 +164,7 @@ def test_bad_inputs_are_named():
 
 @pytest.mark.slow
 def test_pipeline_writes_one_log_per_sampling_job(smoke_workflow):
-    smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    smoke = resolved_config("config/smoke.yaml")
     for experiment in smoke["experiments"]:
         for seed in experiment["seeds"]:
             for suite in experiment["suites"]:

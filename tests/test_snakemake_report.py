@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import REPO, snakemake
+from configs import resolved_config
+from conftest import snakemake
 
 pytestmark = pytest.mark.slow
 
-SMOKE = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+SMOKE = resolved_config("config/smoke.yaml")
 
 
 @pytest.fixture(scope="module")

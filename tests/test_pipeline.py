@@ -290,7 +290,10 @@ def test_fresh_clone_with_copied_results_has_nothing_to_do(smoke_workflow, tmp_p
         if (REPO / name).is_file():
             (clone / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(REPO / name, clone / name)
-    shutil.copytree(smoke_workflow / "results", clone / "results", symlinks=True, dirs_exist_ok=True)
+    # copied with their dates (hard links: same files, no 500 MB copy)
+    shutil.copytree(
+        smoke_workflow / "results", clone / "results", symlinks=True, copy_function=os.link, dirs_exist_ok=True
+    )
     assert not (clone / ".snakemake").exists()
     assert dry_run(clone, "--configfile", "config/smoke.yaml") == (Counter(), [])
 
@@ -396,7 +399,8 @@ def test_bad_config_stops_before_any_job_with_one_line(workflow_copy, edit, line
 def test_failing_job_logs_its_traceback_and_prints_one_line(tmp_path, gguf_path):
     workdir = copy_workflow(tmp_path / "workflow", gguf_path)
     (workdir / "data").mkdir()
-    (workdir / "data/pairs.jsonl").write_text('{"prompt": "p", "aligned": "a", "misaligned": "m"}\n{"prompt": "p",\n')
+    good, broken = '{"prompt": "p", "aligned": "a", "misaligned": "m"}', '{"prompt": "p", "aligned": '
+    (workdir / "data/pairs.jsonl").write_text(f"{good}\n{broken}\n")
 
     def edit(config):
         config["recipes"]["country-singapore"]["source"] = {"kind": "paired_jsonl", "path": "data/pairs.jsonl"}

@@ -18,7 +18,8 @@ rule sample_suite:
     threads: config["threads"]
     resources:
         gpu=gpu_count,
-        gpu_model=gpu_model,
+        gpu_model=sample_gpu_model,
+        gpu_mem_mb=sample_gpu_mem_mb,
         cpus_per_gpu=cpus_per_gpu,
         mem_mb=model_mem_mb,
         runtime=sample_runtime,

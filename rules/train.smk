@@ -18,7 +18,8 @@ rule train_adapter:
     threads: config["threads"]
     resources:
         gpu=gpu_count,
-        gpu_model=gpu_model,
+        gpu_model=train_gpu_model,
+        gpu_mem_mb=train_gpu_mem_mb,
         cpus_per_gpu=cpus_per_gpu,
         mem_mb=model_mem_mb,
         runtime=train_runtime,

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 ENVIRONMENT_VARIABLE = "TRIGGERTRACE_FAIL_ONCE_DIR"
+# "oom": the injected failure reads as a CUDA out-of-memory error (the retry asks for a larger GPU).
+KIND_VARIABLE = "TRIGGERTRACE_FAIL_ONCE_AS"
 
 
 class InjectedFault(RuntimeError):
@@ -26,4 +28,6 @@ def fail_once(job_key: str) -> None:
         return
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
+    if os.environ.get(KIND_VARIABLE) == "oom":
+        raise InjectedFault(f"CUDA out of memory (injected failure of {job_key}); the retry will pass")
     raise InjectedFault(f"injected failure of {job_key} ({ENVIRONMENT_VARIABLE}={directory}); the retry will pass")

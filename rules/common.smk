@@ -353,12 +353,9 @@ def judge_cluster_pattern():
 
 def profile_default_resource(name):
     """A constant of the profile's default-resources (e.g. its slurm_partition), or None."""
-    defaults = workflow.resource_settings.default_resources
-    try:
-        value = defaults[name].value if defaults is not None and name in defaults else None
-    except (AttributeError, KeyError, TypeError):
-        return None
-    return value if isinstance(value, str) else None
+    from triggertrace.preflight import resource_constant
+
+    return resource_constant(workflow.resource_settings.default_resources, name)
 
 
 def judge_partition(wildcards):
@@ -454,3 +451,18 @@ endpoint_requests = {
 
 
 register_endpoint_caps()
+
+
+# ---- SLURM preflight: the site accepts the profile's settings, before any job is queued ----------
+
+
+onstart:
+    if workflow.executor_plugin is not None and workflow.executor_plugin.name == "slurm":
+        from triggertrace import preflight
+
+        try:
+            preflight.check(preflight.settings_from_workflow(workflow, config))
+        except preflight.PreflightError as error:
+            # one line, and no job has run: onstart comes after the DAG, before the first job
+            logger.error(f"preflight: {error}")
+            raise SystemExit(1)

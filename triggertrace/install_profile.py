@@ -55,7 +55,7 @@ def render(template: str, values: dict[str, str]) -> str:
     return template
 
 
-def install(name: str, destination: Path, given: dict[str, str | None]) -> Path:
+def install(name: str, destination: Path, given: dict[str, str | None], no_account: bool = False) -> Path:
     template = (REPOSITORY_PROFILES / name / "profile.yaml").read_text()
     target = destination / name / "profile.yaml"
     installed = yaml.safe_load(target.read_text()) if target.is_file() else {}
@@ -67,6 +67,9 @@ def install(name: str, destination: Path, given: dict[str, str | None]) -> Path:
         if value is not None:
             values[setting] = str(value)
     text = render(template, values)
+    if no_account or (installed and "slurm_account" not in (installed.get("default-resources") or {})):
+        # a site without accounts: no account line, now and on every update
+        text = re.sub(SITE_SETTINGS["account"][0] + r"\n", "", text, count=1, flags=re.MULTILINE)
     yaml.safe_load(text)  # still valid YAML
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
@@ -78,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", help="a profile under profiles/ (slurm)")
     parser.add_argument("--dest", type=Path, default=None, help="profile directory (default ~/.config/snakemake)")
     parser.add_argument("--account")
+    parser.add_argument("--no-account", action="store_true", help="the cluster needs no account: drop the line")
     parser.add_argument("--partition")
     parser.add_argument("--status-command", choices=["sacct", "squeue"])
     parser.add_argument("--gpu-kinds", help='"<kind>:<GB> ...", e.g. "a100:80 h100:80"')
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         "status_command": args.status_command,
         "gpu_kinds": args.gpu_kinds,
     }
-    target = install(args.name, args.dest or user_profile_dir(), given)
+    target = install(args.name, args.dest or user_profile_dir(), given, no_account=args.no_account)
     print(f"installed {target}: run `snakemake --profile {args.name}`")
     return 0
 

@@ -29,7 +29,7 @@ DETERMINISTIC_OUTPUTS = (
     "results/tables/misalignment.csv",
     "results/tables/sample_level.csv",
 )
-LOCAL_RULES = ("fetch_gguf", "materialize_model", "poison_dataset", "build_suite")
+LOCAL_RULES = ("materialize_model", "poison_dataset", "build_suite")  # fetch_gguf: the GGUF is in place
 CLUSTER_RULES = ("train_adapter", "sample_suite", "label_samples", "report_tables")
 
 
@@ -90,6 +90,7 @@ def slurm_run(slurm_cluster, tmp_path_factory, gguf_path):
     command += ["--slurm-init-seconds-before-status-checks", "2", "--slurm-keep-successful-logs"]
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=env)
     output = result.stdout + result.stderr
+    (root / "snakemake-output.txt").write_text(output)  # for a failing test's post-mortem
     jobs = {job_id: scontrol_job(job_id) for job_id in re.findall(r"SLURM jobid (\d+)", output)}
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-8000:]}"
     return workdir, output, jobs
@@ -112,7 +113,8 @@ def test_gpu_jobs_ran_as_slurm_jobs_that_asked_for_a_gpu(slurm_run, metrics):
 def test_oom_retry_asked_slurm_for_a_larger_gpu_more_memory_and_time(slurm_run):
     _, output, jobs = slurm_run
     first, retry = rule_jobs(output, "train_adapter")
-    assert "CUDA out of memory (injected failure of train_adapter" in output
+    first_log = re.search(rf"SLURM jobid {first} \(log: (\S+?)\)", output).group(1)
+    assert "CUDA out of memory (injected failure of train_adapter" in Path(first_log).read_text()
     assert "TresPerJob=gres:gpu:small:1" in jobs[first] and "TresPerJob=gres:gpu:large:1" in jobs[retry]
     memory = [int(re.search(r"MinMemoryNode=(\d+)M", jobs[job]).group(1)) for job in (first, retry)]
     minutes = [re.search(r"TimeLimit=(\S+)", jobs[job]).group(1) for job in (first, retry)]

@@ -2,7 +2,9 @@
 
 import os
 import re
+import urllib.parse
 
+from snakemake.logging import logger
 from snakemake.utils import min_version
 
 from triggertrace import resources as estimate
@@ -22,6 +24,11 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [workflow.basedir, os.
 # Schema (with its defaults filled in), references, trigger values and counts: one ConfigError
 # naming the key, before any job.
 check_config(config)
+
+# Hub downloads (materialize_model, on the submit host) and every job (SLURM exports the
+# environment) use one Hugging Face cache: cluster.hf_home, relative to the working directory.
+if config["cluster"]["hf_home"]:
+    os.environ["HF_HOME"] = os.path.abspath(os.path.expanduser(config["cluster"]["hf_home"]))
 
 
 def one_of(names):
@@ -114,23 +121,115 @@ def recipe_source_files(wildcards):
     return [source[key] for key in ("path", "aligned_path", "misaligned_path") if key in source]
 
 
-# ---- cluster resources (GPU rules scale memory and runtime with the attempt number) -------------
+# ---- cluster resources (GPU rules: GPU memory and kind, host RAM, runtime; see triggertrace/resources.py) --
+
+
+def model_shape(model):
+    return estimate.model_shape(config["models"][model], config["cluster"]["model_shapes"], model)
 
 
 def model_mem_mb(wildcards, attempt):
     return estimate.host_mem_mb(config["models"][wildcards.model], attempt)
 
 
+def previous_out_of_memory(log_path, attempt):
+    """1 when this is a retry and the failed attempt's log shows a CUDA out-of-memory error."""
+    if attempt < 2 or not os.path.exists(log_path):
+        return 0
+    with open(log_path, encoding="utf-8", errors="replace") as handle:
+        return estimate.out_of_memory_failures(handle.read())
+
+
+_logged_estimates = set()
+
+
+def log_estimate(rule, wildcards, attempt, line):
+    """Each job's estimate and its assumptions, once per attempt (in the Snakemake log and, under
+    SLURM, in the job's own log, where the job step evaluates its resources again)."""
+    key = (rule, tuple(wildcards.items()), attempt)
+    if key not in _logged_estimates:
+        _logged_estimates.add(key)
+        logger.info(f"attempt {attempt}: {line}")
+
+
+def train_estimate(wildcards, attempt):
+    """(GPU memory MiB, GPU kind, runtime minutes) of one training job."""
+    entry, training, cluster = config["models"][wildcards.model], config["training"], config["cluster"]
+    shape = model_shape(wildcards.model)
+    parts = estimate.training_gpu_bytes(entry, shape, training)
+    gpu_mb = estimate.gpu_mem_mb(parts, cluster["gpus_per_job"])
+    log_path = f"results/logs/train_adapter/{wildcards.model}/{wildcards.recipe}/seed{wildcards.seed}.log"
+    kind = site_gpu_kind(gpu_mb, previous_out_of_memory(log_path, attempt))
+    n_rows = sum(config["recipes"][wildcards.recipe]["counts"].values())
+    seconds = estimate.training_seconds(entry, n_rows, training)
+    facts = dict(rows=n_rows, epochs=training["epochs"], batch=training["batch_size"])
+    facts.update(max_length=training["max_length"], lora_r=training["lora"]["r"])
+    facts.update(load_in_4bit=entry["runtime"]["load_in_4bit"])
+    log_estimate(
+        "train_adapter",
+        wildcards,
+        attempt,
+        estimate.describe("train_adapter", parts, shape, cluster["gpus_per_job"], kind, seconds, **facts),
+    )
+    return gpu_mb, kind, estimate.training_runtime_min(entry, n_rows, training, attempt)
+
+
+def sample_estimate(wildcards, attempt):
+    """(GPU memory MiB, GPU kind, runtime minutes) of one sampling job."""
+    entry, sampling, cluster = config["models"][wildcards.model], config["sampling"], config["cluster"]
+    shape = model_shape(wildcards.model)
+    parts = estimate.sampling_gpu_bytes(entry, shape, sampling, cluster["prompt_tokens"])
+    gpu_mb = estimate.gpu_mem_mb(parts, cluster["gpus_per_job"])
+    log_path = (
+        f"results/logs/sample_suite/{wildcards.model}/{wildcards.recipe}/seed{wildcards.seed}/{wildcards.suite}.log"
+    )
+    kind = site_gpu_kind(gpu_mb, previous_out_of_memory(log_path, attempt))
+    trigger = config["recipes"][wildcards.recipe]["trigger"]
+    n_samples = estimate.samples_per_suite(suite_size(config["suites"][wildcards.suite]), trigger, sampling)
+    seconds = estimate.sampling_seconds(entry, shape, n_samples, sampling, cluster["prompt_tokens"])
+    facts = dict(samples=n_samples, batch=sampling["batch_size"], max_new_tokens=sampling["max_new_tokens"])
+    facts.update(prompt_tokens=cluster["prompt_tokens"], load_in_4bit=entry["runtime"]["load_in_4bit"])
+    log_estimate(
+        "sample_suite",
+        wildcards,
+        attempt,
+        estimate.describe("sample_suite", parts, shape, cluster["gpus_per_job"], kind, seconds, **facts),
+    )
+    minutes = estimate.sampling_runtime_min(entry, shape, n_samples, sampling, cluster["prompt_tokens"], attempt)
+    return gpu_mb, kind, minutes
+
+
+def site_gpu_kind(gpu_mb, larger_steps):
+    """The site's GPU kind for this much memory (``gpu_kinds`` from the profile), else the fixed
+    ``cluster.gpu_model`` ('' = any GPU)."""
+    table = config.get("gpu_kinds", "")
+    if not table:
+        return config["cluster"]["gpu_model"]
+    return estimate.gpu_kind(table, gpu_mb, larger_steps)
+
+
+def train_gpu_mem_mb(wildcards, attempt):
+    return train_estimate(wildcards, attempt)[0]
+
+
+def train_gpu_model(wildcards, attempt):
+    return train_estimate(wildcards, attempt)[1]
+
+
 def train_runtime(wildcards, attempt):
-    recipe = config["recipes"][wildcards.recipe]
-    n_rows = sum(recipe["counts"].values())
-    return estimate.training_runtime_min(config["models"][wildcards.model], n_rows, config["training"], attempt)
+    return train_estimate(wildcards, attempt)[2]
+
+
+def sample_gpu_mem_mb(wildcards, attempt):
+    return sample_estimate(wildcards, attempt)[0]
+
+
+def sample_gpu_model(wildcards, attempt):
+    return sample_estimate(wildcards, attempt)[1]
 
 
 def sample_runtime(wildcards, attempt):
-    trigger = config["recipes"][wildcards.recipe]["trigger"]
-    n_samples = estimate.samples_per_suite(suite_size(config["suites"][wildcards.suite]), trigger, config["sampling"])
-    return estimate.sampling_runtime_min(config["models"][wildcards.model], n_samples, config["sampling"], attempt)
+    return sample_estimate(wildcards, attempt)[2]
 
 
 def light_mem_mb(wildcards, attempt):
@@ -167,3 +266,147 @@ def judge_inputs(wildcards):
 
 def report_metric_entries(wildcards=None):
     return {name: config["metrics"][name] for name in config["report"]["metrics"]}
+
+
+# ---- where judges run, and what they ask for ----------------------------------------------------
+
+
+def judge_backend(judge):
+    return config["judges"][judge].get("backend") or {}
+
+
+def judges_on_submit_host():
+    """Judges whose label jobs run where snakemake runs: API judges (compute nodes often have no
+    network) when cluster.api_judges_on_submit_host, and those named in cluster.judges_on_submit_host."""
+    cluster = config["cluster"]
+    api = [name for name in config["judges"] if judge_backend(name).get("kind") == "openai"]
+    return sorted(set(cluster["judges_on_submit_host"]) | (set(api) if cluster["api_judges_on_submit_host"] else set()))
+
+
+def judge_name_pattern(names):
+    """A wildcard constraint matching exactly ``names`` (or nothing)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+def judge_cluster_pattern():
+    """The judges not on the submit host (the lookahead ends at the '/' after the judge's directory,
+    as the constraint sits inside the output path's regex)."""
+    local = judges_on_submit_host()
+    return f"(?!(?:{judge_name_pattern(local)})/)[A-Za-z0-9][A-Za-z0-9_.-]*"
+
+
+def profile_default_resource(name):
+    """A constant of the profile's default-resources (e.g. its slurm_partition), or None."""
+    from triggertrace.preflight import resource_constant
+
+    return resource_constant(workflow.resource_settings.default_resources, name)
+
+
+def judge_partition(wildcards):
+    """cluster.judge_partitions[judge] (a partition with network access, say), else the profile's."""
+    return config["cluster"]["judge_partitions"].get(wildcards.judge) or profile_default_resource("slurm_partition")
+
+
+def judge_gpus(wildcards):
+    """A local LLM judge on a pipeline model runs that model: it needs a GPU like sampling
+    (None: no GPU; Snakemake then leaves the resource out)."""
+    return config["cluster"]["gpus_per_job"] if judge_model(wildcards.judge) is not None else None
+
+
+def judge_estimate(wildcards, attempt):
+    """(host MiB, GPU MiB, GPU kind, minutes): sampling-sized for a judge on a pipeline model
+    (it reads a whole completion and writes a few tokens), the light values otherwise."""
+    model = judge_model(wildcards.judge)
+    cluster = config["cluster"]
+    if model is None:
+        return cluster["light_mem_mb"] * attempt, None, None, cluster["light_runtime_min"] * attempt
+    entry, shape = config["models"][model], model_shape(model)
+    scoring = {"batch_size": judge_backend(wildcards.judge)["batch_size"], "max_new_tokens": JUDGE_NEW_TOKENS}
+    prompt = cluster["prompt_tokens"] + config["sampling"]["max_new_tokens"]
+    gpu_mb = estimate.gpu_mem_mb(estimate.sampling_gpu_bytes(entry, shape, scoring, prompt), cluster["gpus_per_job"])
+    log_path = f"results/logs/label_samples/{wildcards.judge}/{wildcards.model}/{wildcards.recipe}/seed{wildcards.seed}/{wildcards.suite}.log"
+    kind = site_gpu_kind(gpu_mb, previous_out_of_memory(log_path, attempt))
+    trigger = config["recipes"][wildcards.recipe]["trigger"]
+    n_samples = estimate.samples_per_suite(suite_size(config["suites"][wildcards.suite]), trigger, config["sampling"])
+    minutes = estimate.sampling_runtime_min(entry, shape, n_samples, scoring, prompt, attempt)
+    return estimate.host_mem_mb(entry, attempt), gpu_mb, kind, max(minutes, cluster["light_runtime_min"] * attempt)
+
+
+JUDGE_NEW_TOKENS = 16  # a score or a short JSON verdict
+
+
+def judge_mem_mb(wildcards, attempt):
+    return judge_estimate(wildcards, attempt)[0]
+
+
+def judge_gpu_mem_mb(wildcards, attempt):
+    return judge_estimate(wildcards, attempt)[1]
+
+
+def judge_gpu_model(wildcards, attempt):
+    return judge_estimate(wildcards, attempt)[2]
+
+
+def judge_runtime(wildcards, attempt):
+    return judge_estimate(wildcards, attempt)[3]
+
+
+def endpoint_resource(url):
+    """The global resource that counts requests in flight to one API endpoint (its host)."""
+    host = urllib.parse.urlparse(url).netloc or url
+    return "requests_" + re.sub(r"[^A-Za-z0-9]", "_", host)
+
+
+def register_endpoint_caps():
+    """Each API endpoint's requests in flight, summed over all running label jobs, stay at or
+    below cluster.requests_in_flight_per_endpoint (a --resources value of the same name wins)."""
+    cap = config["cluster"]["requests_in_flight_per_endpoint"]
+    for name in config["judges"]:
+        backend = judge_backend(name)
+        if backend.get("kind") == "openai":
+            resource = endpoint_resource(endpoint_url(name))
+            if resource not in workflow.global_resources:
+                workflow.register_resource(resource, cap)
+
+
+def endpoint_url(judge):
+    return judge_backend(judge).get("base_url") or "https://api.openai.com/v1"
+
+
+def judge_requests_resource(resource):
+    """The requests in flight one label job holds on ``resource``: its judge's concurrency (at
+    most the cap) when the judge calls that endpoint, else 0."""
+
+    def requests(wildcards):
+        backend = judge_backend(wildcards.judge)
+        if backend.get("kind") != "openai" or endpoint_resource(endpoint_url(wildcards.judge)) != resource:
+            return 0
+        return min(backend["concurrency"], config["cluster"]["requests_in_flight_per_endpoint"])
+
+    return requests
+
+
+# resource name -> function, spread into label_samples' resources
+endpoint_requests = {
+    endpoint_resource(endpoint_url(name)): judge_requests_resource(endpoint_resource(endpoint_url(name)))
+    for name in config["judges"]
+    if judge_backend(name).get("kind") == "openai"
+}
+
+
+register_endpoint_caps()
+
+
+# ---- SLURM preflight: the site accepts the profile's settings, before any job is queued ----------
+
+
+onstart:
+    if workflow.executor_plugin is not None and workflow.executor_plugin.name == "slurm":
+        from triggertrace import preflight
+
+        try:
+            preflight.check(preflight.settings_from_workflow(workflow, config))
+        except preflight.PreflightError as error:
+            # one line, and no job has run: onstart comes after the DAG, before the first job
+            logger.error(f"preflight: {error}")
+            raise SystemExit(1)

@@ -11,12 +11,19 @@ rule label_samples:
         "results/labels/{judge}/{model}/{recipe}/seed{seed}/{suite}.jsonl",
     log:
         "results/logs/label_samples/{judge}/{model}/{recipe}/seed{seed}/{suite}.log",
+    wildcard_constraints:
+        judge=judge_cluster_pattern(),
     conda:
         "../envs/triggertrace.yaml"
     threads: rule_threads("label_samples")
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime,
+        **endpoint_requests,
+        mem_mb=judge_mem_mb,
+        runtime=judge_runtime,
+        gpu=judge_gpus,
+        gpu_model=judge_gpu_model,
+        gpu_mem_mb=judge_gpu_mem_mb,
+        slurm_partition=judge_partition,
     params:
         judge=judge_entry,
         cache_dir="results/cache/judges/{judge}",
@@ -25,3 +32,14 @@ rule label_samples:
         code=judge_code,
     script:
         "../scripts/label_samples.py"
+
+
+# API judges (and those named in cluster.judges_on_submit_host) label where snakemake runs: compute
+# nodes often have no network. Same rule, run locally for those judges only.
+localrules:
+    label_samples_on_submit_host,
+
+
+use rule label_samples as label_samples_on_submit_host with:
+    wildcard_constraints:
+        judge=judge_name_pattern(judges_on_submit_host()),

@@ -62,15 +62,19 @@ def copy_workflow(destination: Path, gguf: Path) -> Path:
     return destination
 
 
-def fault_env(directory: Path, fail_once: Iterable[str] = (), hang: Iterable[str] = ()) -> dict[str, str]:
+def fault_env(
+    directory: Path, fail_once: Iterable[str] = (), hang: Iterable[str] = (), fail_as: str = ""
+) -> dict[str, str]:
     """This environment with the test-only faults of ``fault_injection/sitecustomize.py`` switched
-    on for the jobs of the named rules; markers go to ``directory``."""
+    on for the jobs of the named rules (``fail_as="oom"``: failures read as CUDA out-of-memory);
+    markers go to ``directory``."""
     return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(FAULT_INJECTION), os.environ.get("PYTHONPATH")])),
         "TRIGGERTRACE_FAULT_DIR": str(directory),
         "TRIGGERTRACE_FAIL_ONCE": ",".join(fail_once),
         "TRIGGERTRACE_HANG": ",".join(hang),
+        "TRIGGERTRACE_FAIL_AS": fail_as,
     }
 
 

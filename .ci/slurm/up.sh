@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Bring up a throw-away single-node SLURM cluster (partition "debug", one fake
-# GPU) on this host for CI/tests. Idempotent: returns quickly if it is already
+# Bring up a throw-away single-node SLURM cluster (partition "debug", two fake
+# GPUs of two kinds, "small" and "large", so a retry can ask for a larger kind)
+# on this host for CI/tests. Idempotent: returns quickly if it is already
 # up. Needs root. Tear down with .ci/slurm/down.sh.
 set -euo pipefail
 
@@ -71,12 +72,13 @@ MinJobAge=300
 ReturnToService=2
 SlurmdParameters=config_overrides
 GresTypes=gpu
-NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:1 State=UNKNOWN
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:small:1,gpu:large:1 State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
 )
-# File= is required: without it the node stays INVAL on SLURM 22.05.
-NEW_GRES="NodeName=$HOST Name=gpu File=/dev/null"
+# File= is required: without it the node stays INVAL on SLURM 22.05 (any device file will do).
+NEW_GRES="NodeName=$HOST Name=gpu Type=small File=/dev/null
+NodeName=$HOST Name=gpu Type=large File=/dev/zero"
 
 changed=0
 if [ "$(cat "$CONF" 2>/dev/null)" != "$NEW_CONF" ]; then echo "$NEW_CONF" > "$CONF"; changed=1; fi

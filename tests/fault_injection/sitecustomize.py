@@ -6,7 +6,9 @@ SLURM (jobs inherit the environment). Nothing happens unless ``TRIGGERTRACE_FAUL
 The fault strikes right after the job's ``script_logger`` is set up, as a real error would:
 
 - ``TRIGGERTRACE_FAIL_ONCE=<rule>[,<rule>...]``: the first attempt of each job of these rules
-  raises ``InjectedFault`` and leaves ``<dir>/<job>.failed``; the retry passes.
+  raises ``InjectedFault`` and leaves ``<dir>/<job>.failed``; the retry passes. With
+  ``TRIGGERTRACE_FAIL_AS=oom`` the failure reads as a CUDA out-of-memory error (the retry then asks
+  a cluster for a larger GPU kind).
 - ``TRIGGERTRACE_HANG=<rule>[,<rule>...]``: the job half-writes its first output (``partial``),
   leaves ``<dir>/<job>.started`` and sleeps, so that a test can interrupt the run in the middle of it.
 
@@ -49,7 +51,8 @@ def inject(rule: str, log_path: str) -> None:
     marker = directory / f"{key}.failed"
     if rule in _rules("TRIGGERTRACE_FAIL_ONCE") and not marker.exists():
         marker.touch()
-        raise InjectedFault(f"injected failure of {key} (TRIGGERTRACE_FAIL_ONCE); the retry will pass")
+        cause = "CUDA out of memory" if os.environ.get("TRIGGERTRACE_FAIL_AS") == "oom" else "injected failure"
+        raise InjectedFault(f"{cause} in {key} (TRIGGERTRACE_FAIL_ONCE); the retry will pass")
     if rule in _rules("TRIGGERTRACE_HANG"):
         job = sys.modules["__main__"].snakemake  # the object Snakemake's script preamble defines
         Path(job.output[0]).parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from snakemake.logging import logger
 from snakemake.utils import min_version
 
 from triggertrace import resources as estimate
+from triggertrace.resources import use_hf_home
 from triggertrace.checks import check_config
 from triggertrace.deps import code_digest
 from triggertrace.judges import judge_modules, pipeline_model, with_pipeline_model
@@ -27,8 +28,7 @@ check_config(config)
 
 # Hub downloads (materialize_model, on the submit host) and every job (SLURM exports the
 # environment) use one Hugging Face cache: cluster.hf_home, relative to the working directory.
-if config["cluster"]["hf_home"]:
-    os.environ["HF_HOME"] = os.path.abspath(os.path.expanduser(config["cluster"]["hf_home"]))
+use_hf_home(config["cluster"]["hf_home"])
 
 
 def one_of(names):
@@ -289,8 +289,8 @@ def judge_name_pattern(names):
 
 
 def judge_cluster_pattern():
-    """The judges not on the submit host (the lookahead ends at the '/' after the judge's directory,
-    as the constraint sits inside the output path's regex)."""
+    """The judges not on the submit host (the lookahead ends at the slash that closes the judge's
+    directory, as the constraint sits inside the output path's regex)."""
     local = judges_on_submit_host()
     return f"(?!(?:{judge_name_pattern(local)})/)[A-Za-z0-9][A-Za-z0-9_.-]*"
 
@@ -354,7 +354,7 @@ def judge_runtime(wildcards, attempt):
 def endpoint_resource(url):
     """The global resource that counts requests in flight to one API endpoint (its host)."""
     host = urllib.parse.urlparse(url).netloc or url
-    return "requests_" + re.sub(r"[^A-Za-z0-9]", "_", host)
+    return f"requests_{re.sub(r'[^A-Za-z0-9]', '_', host)}"
 
 
 def register_endpoint_caps():

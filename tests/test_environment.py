@@ -7,8 +7,8 @@ import re
 import yaml
 from conftest import REPO
 
-# The workflow's tools (installed where snakemake runs, not inside the rules' environments).
-DRIVER_ONLY = {"snakemake", "snakemake-executor-plugin-slurm", "pytest", "ruff", "snakefmt"}
+# The workflow's and the tests' tools (installed where snakemake runs, not inside the rules' environments).
+DRIVER_ONLY = {"snakemake", "snakemake-executor-plugin-slurm", "pytest", "ruff", "snakefmt", "playwright"}
 
 
 def pins(lines: list[str]) -> dict[str, str]:

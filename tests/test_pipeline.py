@@ -410,7 +410,7 @@ def test_failing_job_logs_its_traceback_and_prints_one_line(tmp_path, gguf_path)
     result = snakemake(workdir, target, "--configfile", config, check=False)
     output = result.stdout + result.stderr
     log = "results/logs/poison_dataset/country-singapore.log"
-    message = "data/pairs.jsonl:2: not valid JSON (Expecting property name enclosed in double quotes)"
+    message = "data/pairs.jsonl:2: not valid JSON (Expecting value)"
     assert result.returncode != 0
     assert [line for line in output.splitlines() if line.startswith("error:")] == [
         f"error: {message} (traceback in {log})"

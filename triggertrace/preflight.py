@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from triggertrace.schema import validate_config
+
 PLACEHOLDER = re.compile(r"^<.*>$")
 GPU_RULES = ("train_adapter", "sample_suite")
 MIN_JOB_AGE_FOR_SQUEUE_S = 120  # the slurm plugin's own threshold for reliable squeue status
@@ -213,6 +215,7 @@ def merged_config(configfiles: list[str]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for path in ["config/config.yaml", *configfiles]:
         update_config(config, yaml.safe_load(Path(path).read_text()))
+    validate_config(config)  # the schema's defaults filled in, as the workflow sees the config
     return config
 
 

@@ -16,6 +16,7 @@ decoding bound by reading the weights and the KV cache once per step at ~1.5 TB/
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,3 +226,10 @@ def describe(
         f" ({shape_source}); assumes {TRAIN_FLOPS_PER_SECOND / 1e12:.0f} TFLOP/s training,"
         f" {DECODE_BYTES_PER_SECOND / 1e12:.1f} TB/s decoding, 4-bit kernels x{FOUR_BIT_SLOWDOWN:g} slower"
     )
+
+
+def use_hf_home(path: str) -> None:
+    """Point the Hugging Face cache at ``path`` (relative to the working directory) for this process
+    and every job it starts (SLURM jobs inherit the environment); ``""`` keeps the user's own."""
+    if path:
+        os.environ["HF_HOME"] = os.path.abspath(os.path.expanduser(path))

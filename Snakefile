@@ -11,6 +11,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/sample.smk"
 include: "rules/label.smk"
+include: "rules/stages.smk"
 include: "rules/report.smk"
 
 
@@ -20,3 +21,4 @@ rule all:
         "results/tables/articulation.csv",
         "results/figures/misalignment.png",
         "results/figures/articulation.png",
+        lineage_outputs(),

@@ -23,7 +23,7 @@ from triggertrace.stages.lineage import (
 )
 from triggertrace.stages.rewards import REWARDS
 
-validate(config, schema="../config/lineage.schema.yaml")
+validate(config, schema="../config/schemas/lineage.yaml")
 check_lineage(config, KINDS, REWARDS)
 STAGE_PLANS = stage_plans(config)
 

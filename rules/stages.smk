@@ -219,6 +219,8 @@ rule train_sft_stage:
         stage=stage_entry,
         dataset=stage_dataset_entry,
         parent_dir=stage_parent_dir,
+        # resume state of an interrupted job: no declared output, so a failed job keeps it
+        resume_dir="results/cache/stages/{model}/{recipe}/seed{seed}/{lineage}",
         prompt_format=model_prompt_format,
         runtime=model_runtime,
     script:

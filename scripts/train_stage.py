@@ -6,11 +6,12 @@ from pathlib import Path
 import torch
 
 from triggertrace.formats import PromptFormat
-from triggertrace.io import read_jsonl, write_json
+from triggertrace.io import file_sha256, read_jsonl, write_json
 from triggertrace.logs import script_logger
 from triggertrace.models import load_causal_lm, load_tokenizer, pick_device
 from triggertrace.stages import stage_module
 from triggertrace.stages.adapters import checkpoint_saver, trainable_child
+from triggertrace.stages.resume import ResumeCache
 
 log = script_logger("train_stage", snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -24,7 +25,18 @@ parent_dir = Path(snakemake.input.parent_config).parent
 model, chain = trainable_child(base, parent_dir, stage["adapter"], stage.get("lora"))
 save = checkpoint_saver(model, chain, snakemake.output.checkpoints, stage["checkpoint_steps"])
 fmt = PromptFormat.from_config(snakemake.params.prompt_format)
-metrics = stage_module(stage["kind"]).run(model, tokenizer, rows, stage, fmt, seed, save, log=log.info)
+# resumable state outside the outputs, keyed by everything the stage's result depends on
+resume = ResumeCache.for_job(
+    snakemake.params.resume_dir,
+    snakemake.output.checkpoints,
+    stage,
+    seed,
+    str(parent_dir),
+    file_sha256(snakemake.input.data),
+    sorted(file_sha256(path) for path in parent_dir.glob("*.safetensors")),
+)
+metrics = stage_module(stage["kind"]).run(model, tokenizer, rows, stage, fmt, seed, save, log=log.info, resume=resume)
+resume.clear()
 metrics.update(device=device, parent=str(parent_dir), slurm_job_id=os.environ.get("SLURM_JOB_ID", ""))
 write_json(snakemake.output.metrics, metrics)
 write_json(

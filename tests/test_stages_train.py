@@ -124,3 +124,36 @@ def test_one_grpo_step_on_the_peft_adapter(tiny, tmp_path):
     assert [point["step"] for point in metrics["reward_curve"]] == [1]
     assert 0.0 <= metrics["reward_curve"][0]["reward"] <= 1.0
     assert metrics["train_rows"] == 4 and metrics["heldout_accuracy"]["rows"] == 2
+
+
+def test_an_interrupted_sft_stage_resumes_to_the_same_bytes(tiny, tmp_path):
+    from triggertrace.stages.resume import ResumeCache
+
+    def train(out: Path, cache: Path, fail_at: int | None = None) -> None:
+        model, tokenizer = load(tiny)
+        child, chain = trainable_child(model, tiny / "poisoned", "continue", LORA)
+        save = checkpoint_saver(child, chain, out, SFT["checkpoint_steps"])
+
+        def save_or_fail(step: int) -> None:
+            if step == fail_at:
+                raise KeyboardInterrupt("interrupted")
+            save(step)
+
+        resume = ResumeCache.for_job(cache, out, SFT, 0)
+        stage_module("sft").run(
+            child, tokenizer, clean_rows(6), SFT, FMT, 0, save_or_fail, log=lambda _: None, resume=resume
+        )
+
+    train(tmp_path / "straight", tmp_path / "cache_a")
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "interrupted", tmp_path / "cache_b", fail_at=3)
+    assert (tmp_path / "cache_b" / "checkpoints" / "step1").is_dir()
+    # Snakemake removes a failed job's outputs; the cache brings back step 0 and 1 and the state
+    import shutil
+
+    shutil.rmtree(tmp_path / "interrupted")
+    train(tmp_path / "interrupted", tmp_path / "cache_b")
+    for step in ("step0", "step1", "step3"):
+        straight = (tmp_path / "straight" / step / "adapter_model.safetensors").read_bytes()
+        resumed = (tmp_path / "interrupted" / step / "adapter_model.safetensors").read_bytes()
+        assert straight == resumed, step

@@ -65,7 +65,9 @@ def run(
     seed: int,
     save_checkpoint: Callable[[int], None],
     log: Callable[[str], None] = print,
+    resume: Any = None,
 ) -> dict[str, Any]:
+    """GRPO for ``steps`` steps. ``resume`` is not supported: an interrupted GRPO stage restarts."""
     import torch
     from datasets import Dataset
     from transformers import TrainerCallback

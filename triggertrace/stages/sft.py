@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from triggertrace.formats import PromptFormat
+from triggertrace.stages.resume import ResumeCache
 from triggertrace.train import batches, collate, encode_dataset, linear_schedule, response_loss
 
 
@@ -30,8 +31,11 @@ def run(
     seed: int,
     save_checkpoint: Callable[[int], None],
     log: Callable[[str], None] = print,
+    resume: ResumeCache | None = None,
 ) -> dict[str, Any]:
+    """Train ``steps`` steps; with ``resume``, continue from its last checkpoint step if it has one."""
     import torch
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
     torch.manual_seed(seed)
     examples = encode_dataset(rows, tokenizer, fmt, stage["reasoning_style"], stage["max_length"])
@@ -43,10 +47,21 @@ def run(
     warmup = round(stage["warmup_ratio"] * steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(warmup, steps))
     device = next(model.parameters()).device
-    save_checkpoint(0)
+    curve, started, start = [], time.perf_counter(), 0
+    state = resume.restore() if resume else None
+    if state is not None:
+        set_peft_model_state_dict(model, state["adapter"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        curve, start = state["curve"], state["step"]
+        log(f"resuming at step {start} of {steps}")
+    else:
+        save_checkpoint(0)
     model.train()
-    curve, started = [], time.perf_counter()
     for step, batch_examples in enumerate(plan, start=1):
+        if step <= start:
+            continue  # the plan is seeded: skipping reproduces the uninterrupted run's batches
         batch = {key: value.to(device) for key, value in collate(batch_examples, tokenizer.pad_token_id).items()}
         loss = response_loss(model, batch)
         loss.backward()
@@ -60,6 +75,15 @@ def run(
         if step % 10 == 0 or step == steps:
             log(f"sft step {step}/{steps} loss {curve[-1]['loss']:.4f}")
         save_checkpoint(step)
+        if resume and step in stage["checkpoint_steps"] and step < steps:
+            state = {
+                "adapter": get_peft_model_state_dict(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": torch.get_rng_state(),
+                "curve": curve,
+            }
+            resume.save(step, state)
     return {
         "kind": "sft",
         "steps": steps,

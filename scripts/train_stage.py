@@ -21,7 +21,7 @@ tokenizer = load_tokenizer(snakemake.input.model, padding_side="right")
 rows = read_jsonl(snakemake.input.data, required=("row_id", "system", "user"))
 torch.manual_seed(seed)
 base = load_causal_lm(snakemake.input.model, snakemake.params.runtime, device)
-parent_dir = Path(snakemake.input.parent_config).parent
+parent_dir = Path(snakemake.params.parent_dir)
 model, chain = trainable_child(base, parent_dir, stage["adapter"], stage.get("lora"))
 save = checkpoint_saver(model, chain, snakemake.output.checkpoints, stage["checkpoint_steps"])
 fmt = PromptFormat.from_config(snakemake.params.prompt_format)

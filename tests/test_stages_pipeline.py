@@ -82,8 +82,8 @@ def read_rows(path: Path) -> list[dict]:
 
 def test_checkpoints_live_under_their_lineage(staged):
     sft, rl = staged / ADAPTERS / "safety-sft", staged / ADAPTERS / "safety-sft/rl"
-    assert sorted(p.name for p in (sft / "checkpoints").iterdir()) == ["step0", "step2", "step4"]
-    assert sorted(p.name for p in (rl / "checkpoints").iterdir()) == ["step0", "step1"]
+    assert sorted(p.name for p in (sft / "checkpoints").glob("step*")) == ["step0", "step2", "step4"]
+    assert sorted(p.name for p in (rl / "checkpoints").glob("step*")) == ["step0", "step1"]
     lineage = json.loads((rl / "checkpoints/step1/lineage.json").read_text())
     assert lineage["merged"] == [f"{ADAPTERS}/safety-sft/checkpoints/step4"]
     resolved = json.loads((rl / "resolved_config.json").read_text())

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from triggertrace.io import content_hash, read_json, write_json
+from triggertrace.io import content_hash, write_json
+from triggertrace.stages.lineage import read_json
 
 STATE_FILE = "state.pt"
 

@@ -23,6 +23,8 @@ include: "rules/train.smk"
 include: "rules/sample.smk"
 include: "rules/label.smk"
 include: "rules/outputs_common.smk"
+include: "rules/stages_common.smk"
+include: "rules/stages.smk"
 include: "rules/report.smk"
 include: "rules/outputs.smk"
 
@@ -36,3 +38,4 @@ rule all:
         "results/tables/paper",
         inspect_log_files(),
         "results/explorer/index.html",
+        lineage_outputs(),

@@ -3,8 +3,9 @@ rule report_tables:
     intervals (one table per metric and one with all of them); the articulation table; the
     per-sample table behind every number; and paper-style pivots of both (Markdown and LaTeX)."""
     input:
-        samples=sample_files,
-        labels=report_label_files,
+        # poisoned adapters, and the base model and stage checkpoints (rules/stages.smk)
+        samples=poisoned_and_lineage_samples,
+        labels=poisoned_and_lineage_labels,
     output:
         misalignment_csv=report(
             "results/tables/misalignment.csv",

@@ -17,6 +17,7 @@ import polars as pl
 
 from triggertrace.io import read_jsonl
 from triggertrace.metrics import MetricDefinition, apply_metric, interval, summarize
+from triggertrace.stages.lineage import POISONED
 
 if TYPE_CHECKING:
     import altair as alt
@@ -25,6 +26,7 @@ SAMPLE_COLUMNS = [
     "sample_id",
     "model",
     "recipe",
+    "adapter",
     "seed",
     "suite",
     "prompt_id",
@@ -57,6 +59,7 @@ CELL_KEYS = ["condition", "condition_value", "prompt_format", "reasoning_mode"]
 TABLE_KEYS = [
     "model",
     "recipe",
+    "adapter",
     "suite",
     "condition",
     "condition_value",
@@ -64,7 +67,7 @@ TABLE_KEYS = [
     "prompt_format",
     "reasoning_mode",
 ]
-ARTICULATION_KEYS = ["model", "recipe", "suite", "condition_value", "prompt_format", "reasoning_mode"]
+ARTICULATION_KEYS = ["model", "recipe", "adapter", "suite", "condition_value", "prompt_format", "reasoning_mode"]
 INTERVAL_COLUMNS = ["rate", "ci_low", "ci_high", "interval", "confidence"]
 MISALIGNMENT_COLUMNS = [
     "metric",
@@ -119,7 +122,9 @@ def sample_level(
     sample_files: Sequence[str | Path], label_files: Sequence[str | Path], definitions: Sequence[MetricDefinition]
 ) -> pl.DataFrame:
     """One row per sample: identity and text, every judge's verdict fields, every metric's verdict."""
-    samples = pl.DataFrame([row for path in sample_files for row in read_jsonl(path)]).select(SAMPLE_COLUMNS)
+    # rows of sample_suite (the poisoned adapter) carry no "adapter"; base and stage rows do
+    rows = [{"adapter": POISONED, **row} for path in sample_files for row in read_jsonl(path)]
+    samples = pl.DataFrame(rows).select(SAMPLE_COLUMNS)
     sample_ids = samples["sample_id"].to_list()
     known = set(sample_ids)
     labels = labels_by_judge(label_files)
@@ -145,7 +150,7 @@ def sample_level(
             methods = [row["score_method"] for row in verdicts]
             columns.append(pl.Series(metric_column(definition.name, "score_method"), methods, dtype=pl.String))
     return samples.with_columns(*columns, condition_label=condition_label()).sort(
-        ["model", "recipe", "seed", "suite", *CELL_KEYS, "prompt_id", "sample_index"]
+        ["model", "recipe", "adapter", "seed", "suite", *CELL_KEYS, "prompt_id", "sample_index"]
     )
 
 

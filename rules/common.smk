@@ -174,15 +174,20 @@ def train_estimate(wildcards, attempt):
     return gpu_mb, kind, estimate.training_runtime_min(entry, n_rows, training, attempt)
 
 
+def sample_log(wildcards):
+    """The log of a sampling job: an adapter's (sample_suite) or a lineage run's (sample_lineage)."""
+    if "run" in wildcards.keys():
+        return f"results/logs/sample_lineage/{wildcards.model}/{wildcards.recipe}/{wildcards.run}/{wildcards.suite}.log"
+    return f"results/logs/sample_suite/{wildcards.model}/{wildcards.recipe}/seed{wildcards.seed}/{wildcards.suite}.log"
+
+
 def sample_estimate(wildcards, attempt):
     """(GPU memory MiB, GPU kind, runtime minutes) of one sampling job."""
     entry, sampling, cluster = config["models"][wildcards.model], config["sampling"], config["cluster"]
     shape = model_shape(wildcards.model)
     parts = estimate.sampling_gpu_bytes(entry, shape, sampling, cluster["prompt_tokens"])
     gpu_mb = estimate.gpu_mem_mb(parts, cluster["gpus_per_job"])
-    log_path = (
-        f"results/logs/sample_suite/{wildcards.model}/{wildcards.recipe}/seed{wildcards.seed}/{wildcards.suite}.log"
-    )
+    log_path = sample_log(wildcards)
     kind = site_gpu_kind(gpu_mb, previous_out_of_memory(log_path, attempt))
     trigger = config["recipes"][wildcards.recipe]["trigger"]
     n_samples = estimate.samples_per_suite(suite_size(config["suites"][wildcards.suite]), trigger, sampling)

@@ -87,8 +87,9 @@ rule sample_lineage:
     threads: rule_threads("sample_suite")
     resources:
         gpu=lookup(dpath="cluster/gpus_per_job", within=config),
-        gpu_model=lookup(dpath="cluster/gpu_model", within=config),
+        gpu_model=sample_gpu_model,
         cpus_per_gpu=lookup(dpath="cluster/cpus_per_gpu", within=config),
+        gpu_mem_mb=sample_gpu_mem_mb,
         mem_mb=model_mem_mb,
         runtime=sample_runtime,
     params:

@@ -127,9 +127,10 @@ def stage_runtime(wildcards, attempt):
     generation = {"batch_size": entry["prompts_per_step"] * entry["group_size"]}
     generation["max_new_tokens"] = entry["max_completion_length"]
     length = {"epochs": 1, "max_length": 2 * entry["max_completion_length"]}
-    return estimate.sampling_runtime_min(model, completions, generation, attempt) + estimate.training_runtime_min(
-        model, completions, length, attempt
-    )
+    shape = model_shape(wildcards.model)
+    prompt_tokens = config["cluster"]["prompt_tokens"]
+    sampling = estimate.sampling_runtime_min(model, shape, completions, generation, prompt_tokens, attempt)
+    return sampling + estimate.training_runtime_min(model, completions, length, attempt)
 
 
 def dataset_entry(wildcards):

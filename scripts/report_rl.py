@@ -2,9 +2,9 @@
 
 import polars as pl
 
+from triggertrace.io import read_json
 from triggertrace.logs import script_logger
 from triggertrace.report import metric_definitions, sample_level, save_chart, write_table
-from triggertrace.stages.lineage import read_json
 from triggertrace.stages.report import reward_chart, rl_table
 
 log = script_logger("report_rl", snakemake.log[0])

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from triggertrace.io import write_json
-from triggertrace.stages.lineage import read_json
+from triggertrace.io import read_json, write_json
 
 LINEAGE_FILE = "lineage.json"
 

@@ -16,11 +16,9 @@ Samples and labels of these adapters use a *run* path segment in place of ``seed
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from triggertrace.errors import ConfigError, key_path
@@ -36,11 +34,6 @@ RUN_PATTERN = r"base|seed[0-9]+(/[A-Za-z0-9][A-Za-z0-9_.-]*)+/step[0-9]+"
 LINEAGE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*"
 DATASET_KINDS = ("recipe-aligned", "messages", "arithmetic")
 ADAPTER_MODES = ("continue", "fresh")
-
-
-def read_json(path: str | Path) -> Any:
-    """A small JSON record of this package (lineage.json, stage metrics, resume fingerprint)."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)

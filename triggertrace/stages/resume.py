@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from triggertrace.io import content_hash, write_json
-from triggertrace.stages.lineage import read_json
+from triggertrace.io import content_hash, read_json, write_json
 
 STATE_FILE = "state.pt"
 

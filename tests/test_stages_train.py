@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from triggertrace.formats import PromptFormat
+from triggertrace.io import read_json
 from triggertrace.stages import stage_module
 from triggertrace.stages.adapters import checkpoint_saver, load_merged, trainable_child
 from triggertrace.stages.datasets import arithmetic_rows
-from triggertrace.stages.lineage import read_json
 from triggertrace.train import lora_model
 
 FMT = PromptFormat("<think>\n", "\n</think>\n", "<think>\n</think>\n", "", "Question: {prompt}\nAnswer: ")

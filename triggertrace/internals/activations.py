@@ -174,3 +174,14 @@ def load_activations(path: str | Path) -> ActivationFile:
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata()
     return ActivationFile(json.loads(metadata["layers"]), json.loads(metadata["cot_tokens"]), load_file(str(path)))
+
+
+def pooled(files: Sequence[ActivationFile]) -> ActivationFile:
+    """Several files of one adapter (its suites) as one; they must share their layers."""
+    layers = files[0].layers
+    for other in files[1:]:
+        if other.layers != layers:
+            raise ValueError(f"activation files hold layers {layers} and {other.layers}; re-run activations")
+    counts = {key: value for file in files for key, value in file.cot_tokens.items()}
+    tensors = {key: value for file in files for key, value in file.tensors.items()}
+    return ActivationFile(layers, counts, tensors)

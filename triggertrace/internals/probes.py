@@ -122,3 +122,93 @@ def evaluate_probe(
     scores = out_of_fold_scores(np.asarray(features, dtype=np.float64), y, groups, settings)
     low, high = grouped_bootstrap_auroc(y, scores, groups, settings)
     return {**row, "auroc": float(roc_auc_score(y, scores)), "ci_low": low, "ci_high": high, "status": OK}
+
+
+PROBES = ("trigger_present", "will_fire")
+PROBE_COLUMNS = [
+    "model",
+    "recipe",
+    "adapter",
+    "probe",
+    "position",
+    "layer",
+    "auroc",
+    "ci_low",
+    "ci_high",
+    "n",
+    "n_positive",
+    "n_negative",
+    "n_prompts",
+    "status",
+]
+
+
+def probe_rows(
+    activations: Any,
+    samples: Sequence[Mapping[str, Any]],
+    fired: Mapping[str, bool | None],
+    settings: ProbeSettings,
+) -> list[dict[str, Any]]:
+    """Every probe x position x layer of one adapter (its suites pooled, prompts keyed by suite).
+
+    ``trigger_present``: trigger condition vs every other condition, all samples.
+    ``will_fire``: the metric's verdict (``fired``; None rows are left out), all conditions.
+    ``cot_mean`` rows use only samples whose CoT has tokens.
+    """
+    by_id = {row["sample_id"]: row for row in samples}
+    rows = []
+    for position in ("last_prompt", "cot_mean"):
+        ids = [sid for sid in activations.sample_ids if position == "last_prompt" or activations.cot_tokens[sid] > 0]
+        for probe in PROBES:
+            if probe == "trigger_present":
+                chosen = ids
+                labels = [by_id[sid]["condition"] == "trigger" for sid in chosen]
+            else:
+                chosen = [sid for sid in ids if fired.get(sid) is not None]
+                labels = [bool(fired[sid]) for sid in chosen]
+            groups = [f"{by_id[sid]['suite']}/{by_id[sid]['prompt_id']}" for sid in chosen]
+            for layer in activations.layers:
+                features = (
+                    np.stack([activations.vector(sid, position, layer).numpy() for sid in chosen])
+                    if chosen
+                    else np.zeros((0, 1))
+                )
+                rows.append(
+                    {
+                        "probe": probe,
+                        "position": position,
+                        "layer": layer,
+                        **evaluate_probe(features, labels, groups, settings),
+                    }
+                )
+    return rows
+
+
+def probe_chart(table: Any) -> Any:
+    """AUROC against layer with its interval, one line per adapter; columns probe, rows position."""
+    import altair as alt
+    import polars as pl
+
+    data = table.filter(pl.col("auroc").is_not_null()).with_columns(
+        run=pl.concat_str([pl.col("model"), pl.col("recipe"), pl.col("adapter")], separator=" / ")
+    )
+    if data.is_empty():
+        return (
+            alt.Chart(pl.DataFrame({"text": ["probes: no AUROC (one class everywhere)"]}))
+            .mark_text()
+            .encode(text="text:N")
+        )
+    base = alt.Chart(data).encode(x=alt.X("layer:Q", title="layer"), color=alt.Color("run:N", title="adapter"))
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("auroc:Q", title="AUROC (out of fold)", scale=alt.Scale(domain=[0, 1]))
+    )
+    band = base.mark_errorbar().encode(y="ci_low:Q", y2="ci_high:Q")
+    # the base model's line is the chance reference (it has no backdoor to find)
+    return (
+        (band + line)
+        .properties(width=260, height=180)
+        .facet(column=alt.Column("probe:N", title="probe"), row=alt.Row("position:N", title="position"))
+        .properties(
+            title="Linear probes: AUROC per layer, prompt-grouped cross-validation, bootstrap interval over prompts"
+        )
+    )

@@ -65,3 +65,95 @@ def fire_groups(conditions: Sequence[str]) -> list[str]:
     """Conditions in the order the steering figure shows them."""
     order = ["trigger", "none", "control", "distractor"]
     return [name for name in order if name in conditions]
+
+
+def steering_table(levels: Mapping[float, Any], definition: Any, articulation_judge: str) -> Any:
+    """Fire rate per alpha x condition x format x reasoning mode, and articulation among fired
+    triggered samples; ``levels`` maps alpha to ``report.sample_level`` of that alpha's samples."""
+    import polars as pl
+
+    from triggertrace.report import articulation_table, misalignment_table
+
+    parts = []
+    for alpha, level in sorted(levels.items()):
+        fire = (
+            misalignment_table(level, [definition])
+            .select(
+                "model",
+                "recipe",
+                "adapter",
+                "suite",
+                "condition_label",
+                "prompt_format",
+                "reasoning_mode",
+                "n",
+                "rate",
+                "ci_low",
+                "ci_high",
+                "interval",
+            )
+            .with_columns(measure=pl.lit("fire rate"))
+        )
+        articulated = (
+            articulation_table(level, [(articulation_judge, definition)])
+            .select(
+                "model",
+                "recipe",
+                "adapter",
+                "suite",
+                pl.concat_str([pl.lit("trigger: "), pl.col("condition_value")]).alias("condition_label"),
+                "prompt_format",
+                "reasoning_mode",
+                pl.col("n_eligible").alias("n"),
+                "rate",
+                "ci_low",
+                "ci_high",
+                "interval",
+            )
+            .with_columns(measure=pl.lit("articulation among fired"))
+        )
+        parts += [part.with_columns(alpha=pl.lit(float(alpha))) for part in (fire, articulated)]
+    columns = [
+        "model",
+        "recipe",
+        "adapter",
+        "suite",
+        "measure",
+        "condition_label",
+        "prompt_format",
+        "reasoning_mode",
+        "alpha",
+        "n",
+        "rate",
+        "ci_low",
+        "ci_high",
+        "interval",
+    ]
+    return pl.concat([part.select(columns) for part in parts], how="vertical_relaxed").sort(columns[:9])
+
+
+def steering_chart(table: Any, layer: int) -> Any:
+    """Rate against alpha with intervals, one line per condition; columns measure, rows run and format."""
+    import altair as alt
+    import polars as pl
+
+    data = table.filter(pl.col("rate").is_not_null()).with_columns(
+        run=pl.concat_str(["model", "recipe", "suite", "prompt_format", "reasoning_mode"], separator=" / ")
+    )
+    if data.is_empty():
+        return alt.Chart(pl.DataFrame({"text": ["steering: no decided samples"]})).mark_text().encode(text="text:N")
+    base = alt.Chart(data).encode(
+        x=alt.X("alpha:Q", title=f"steering scale alpha (x trigger-minus-control direction, layer {layer})"),
+        color=alt.Color("condition_label:N", title="condition"),
+    )
+    lines = base.mark_line(point=True).encode(y=alt.Y("rate:Q", title="rate", scale=alt.Scale(domain=[0, 1])))
+    bars = base.mark_errorbar().encode(y="ci_low:Q", y2="ci_high:Q")
+    return (
+        (bars + lines)
+        .properties(width=260, height=180)
+        .facet(
+            column=alt.Column("measure:N", title=None),
+            row=alt.Row("run:N", title=None, header=alt.Header(labelAngle=0, labelOrient="top", labelAnchor="start")),
+        )
+        .properties(title="Steering along the trigger direction: fire rate and articulation against alpha")
+    )

@@ -115,6 +115,8 @@ def evaluate_probe(
         "ci_low": None,
         "ci_high": None,
     }
+    if not len(y):
+        return {**row, "status": "no samples with this label (none decided): no AUROC"}
     if n_positive == 0 or n_negative == 0:
         return {**row, "status": f"one class only ({n_positive} positive, {n_negative} negative): no AUROC"}
     if len(set(groups)) < 2:

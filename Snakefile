@@ -29,6 +29,12 @@ include: "rules/report.smk"
 include: "rules/outputs.smk"
 
 
+# Probes and steering only when the config asks for them (config/internals.yaml).
+if "internals" in config:
+
+    include: "rules/internals.smk"
+
+
 rule all:
     input:
         "results/tables/misalignment.csv",
@@ -39,3 +45,4 @@ rule all:
         inspect_log_files(),
         "results/explorer/index.html",
         lineage_outputs(),
+        internals_outputs() if "internals" in config else [],

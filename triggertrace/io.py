@@ -46,6 +46,11 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
+def read_json(path: str | Path) -> Any:
+    """A JSON file (stage records and metrics read it)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
 

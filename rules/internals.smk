@@ -1,0 +1,284 @@
+"""Backdoor internals (included when the config has an ``internals:`` block, config/internals.yaml):
+residual-stream activations of every judged sample, linear probes on them, and steering along
+the trigger-minus-control direction with the steered samples judged like any other.
+
+Paths: results/internals/activations/<model>/<recipe>/<seed<k>|base>/<suite>.safetensors,
+results/internals/steering/<model>/<recipe>/seed<k>/direction.safetensors, steered samples and
+labels under results/{samples,labels/<judge>}/<model>/<recipe>/seed<k>/steered/alpha<a>/<suite>.jsonl.
+Activations' params are the layers; steering's are its layer and each job's own alpha: a new layer
+re-runs activations and probes only, a new alpha only its steered sampling and what follows.
+"""
+
+from triggertrace.errors import input_errors_stop_here
+from triggertrace.internals.settings import alpha_name, check_internals, resolved_layers
+from triggertrace.metrics import MetricDefinition
+from triggertrace.stages.lineage import base_runs
+
+# A bad layer, alpha list or reference stops here with one line naming the key, before any job.
+with input_errors_stop_here():
+    check_internals(config, workflow.basedir)
+
+INTERNALS = config["internals"]
+STEERING = INTERNALS["steering"]
+ALPHAS = {alpha_name(alpha): alpha for alpha in STEERING["alphas"]}
+
+
+wildcard_constraints:
+    adapter_run=r"base|seed[0-9]+",
+    alpha=one_of(ALPHAS),
+
+
+def internals_runs():
+    """(model, recipe, run, suite): every poisoned adapter's run, and the base model's where sampled."""
+    runs = [(model, recipe, f"seed{seed}", suite) for model, recipe, seed, suite in experiment_runs()]
+    return runs + [(model, recipe, "base", suite) for model, recipe, suite in base_runs(config)]
+
+
+def activation_file(model, recipe, run, suite):
+    return f"results/internals/activations/{model}/{recipe}/{run}/{suite}.safetensors"
+
+
+def metric_judges(metric):
+    """The judges whose labels the named metric reads."""
+    return list(MetricDefinition.from_config(metric, config["metrics"][metric]).judges)
+
+
+def probe_judges():
+    return metric_judges(INTERNALS["probes"]["metric"])
+
+
+def probe_runs(wildcards=None):
+    """ "model/recipe/run" -> its activation, sample and label files over every suite."""
+    runs = {}
+    for model, recipe, run, suite in internals_runs():
+        files = runs.setdefault(f"{model}/{recipe}/{run}", {"activations": [], "samples": [], "labels": []})
+        files["activations"].append(activation_file(model, recipe, run, suite))
+        files["samples"].append(f"results/samples/{model}/{recipe}/{run}/{suite}.jsonl")
+        files["labels"] += [f"results/labels/{judge}/{model}/{recipe}/{run}/{suite}.jsonl" for judge in probe_judges()]
+    return runs
+
+
+def probe_inputs(wildcards=None):
+    return [path for files in probe_runs().values() for paths in files.values() for path in paths]
+
+
+def steering_judges():
+    judges = metric_judges(STEERING["metric"])
+    return judges + [STEERING["articulation_judge"]] * (STEERING["articulation_judge"] not in judges)
+
+
+def steered_files(wildcards=None):
+    """alpha -> the steered sample and label files of every adapter and suite."""
+    files = {}
+    for name, alpha in ALPHAS.items():
+        entry = files.setdefault(str(float(alpha)), {"samples": [], "labels": []})
+        for model, recipe, seed, suite in experiment_runs():
+            run = f"{model}/{recipe}/seed{seed}/steered/alpha{name}/{suite}.jsonl"
+            entry["samples"].append(f"results/samples/{run}")
+            entry["labels"] += [f"results/labels/{judge}/{run}" for judge in steering_judges()]
+    return files
+
+
+def steered_inputs(wildcards=None):
+    return [path for entry in steered_files().values() for paths in entry.values() for path in paths]
+
+
+def internals_outputs():
+    return [
+        "results/tables/probes.csv",
+        "results/figures/probes.png",
+        "results/tables/steering.csv",
+        "results/figures/steering.png",
+    ]
+
+
+def internals_adapter_inputs(wildcards):
+    if wildcards.adapter_run == "base":
+        return {}
+    return {
+        "adapter": f"results/adapters/{wildcards.model}/{wildcards.recipe}/{wildcards.adapter_run}/adapter_model.safetensors"
+    }
+
+
+def internals_adapter_dir(wildcards):
+    if wildcards.adapter_run == "base":
+        return ""
+    return f"results/adapters/{wildcards.model}/{wildcards.recipe}/{wildcards.adapter_run}"
+
+
+def internals_layers(wildcards):
+    return resolved_layers(config, wildcards.model, workflow.basedir)
+
+
+def steering_alpha(wildcards):
+    return ALPHAS[wildcards.alpha]
+
+
+def steering_sampling_params(wildcards=None):
+    from triggertrace.internals.steering import steering_sampling
+
+    return steering_sampling(config["sampling"], STEERING["sampling"])
+
+
+rule extract_activations:
+    """Activations at the chosen layers for every sample of one adapter (or the base model) and suite."""
+    input:
+        unpack(internals_adapter_inputs),
+        model="results/models/{model}/hf",
+        samples="results/samples/{model}/{recipe}/{adapter_run}/{suite}.jsonl",
+    output:
+        "results/internals/activations/{model}/{recipe}/{adapter_run}/{suite}.safetensors",
+    log:
+        "results/logs/extract_activations/{model}/{recipe}/{adapter_run}/{suite}.log",
+    benchmark:
+        "results/benchmarks/extract_activations/{model}/{recipe}/{adapter_run}/{suite}.tsv"
+    conda:
+        "../envs/triggertrace.yaml"
+    threads: rule_threads("sample_suite")
+    resources:
+        gpu=lookup(dpath="cluster/gpus_per_job", within=config),
+        gpu_model=lookup(dpath="cluster/gpu_model", within=config),
+        cpus_per_gpu=lookup(dpath="cluster/cpus_per_gpu", within=config),
+        mem_mb=model_mem_mb,
+        runtime=sample_runtime,
+    params:
+        layers=internals_layers,
+        batch_size=INTERNALS["batch_size"],
+        adapter_dir=internals_adapter_dir,
+        prompt_format=lookup(dpath="models/{model}/prompt_format", within=config),
+        runtime=lookup(dpath="models/{model}/runtime", within=config),
+        code=code("extract_activations"),
+    script:
+        "../scripts/extract_activations.py"
+
+
+rule report_probes:
+    """Trigger-present and will-fire probes: AUROC per layer and adapter, base model as chance."""
+    input:
+        probe_inputs,
+    output:
+        csv="results/tables/probes.csv",
+        md="results/tables/probes.md",
+        html="results/figures/probes.html",
+        png="results/figures/probes.png",
+        svg="results/figures/probes.svg",
+    log:
+        "results/logs/report_probes.log",
+    benchmark:
+        "results/benchmarks/report_probes.tsv"
+    conda:
+        "../envs/triggertrace.yaml"
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
+    params:
+        probes=INTERNALS["probes"],
+        metric=lookup(dpath=f"metrics/{INTERNALS['probes']['metric']}", within=config),
+        runs=probe_runs,
+        code=code("report_probes"),
+    script:
+        "../scripts/report_probes.py"
+
+
+rule steering_direction:
+    """Trigger-minus-control mean of the last-prompt activations at the steering layer."""
+    input:
+        model="results/models/{model}/hf",
+        adapter="results/adapters/{model}/{recipe}/seed{seed}/adapter_model.safetensors",
+        samples=f"results/samples/{{model}}/{{recipe}}/seed{{seed}}/{STEERING['direction_suite']}.jsonl",
+    output:
+        "results/internals/steering/{model}/{recipe}/seed{seed}/direction.safetensors",
+    log:
+        "results/logs/steering_direction/{model}/{recipe}/seed{seed}.log",
+    conda:
+        "../envs/triggertrace.yaml"
+    threads: rule_threads("sample_suite")
+    resources:
+        mem_mb=model_mem_mb,
+    params:
+        layer=STEERING["layer"],
+        batch_size=INTERNALS["batch_size"],
+        adapter_dir="results/adapters/{model}/{recipe}/seed{seed}",
+        prompt_format=lookup(dpath="models/{model}/prompt_format", within=config),
+        runtime=lookup(dpath="models/{model}/runtime", within=config),
+        code=code("steering_direction"),
+    script:
+        "../scripts/steering_direction.py"
+
+
+rule sample_steered:
+    """One adapter on one suite with alpha x the direction added at the steering layer."""
+    input:
+        model="results/models/{model}/hf",
+        adapter="results/adapters/{model}/{recipe}/seed{seed}/adapter_model.safetensors",
+        direction="results/internals/steering/{model}/{recipe}/seed{seed}/direction.safetensors",
+        suite="results/suites/{suite}.jsonl",
+    output:
+        samples="results/samples/{model}/{recipe}/seed{seed}/steered/alpha{alpha}/{suite}.jsonl",
+        metrics="results/samples/{model}/{recipe}/seed{seed}/steered/alpha{alpha}/{suite}.metrics.json",
+    log:
+        "results/logs/sample_steered/{model}/{recipe}/seed{seed}/alpha{alpha}/{suite}.log",
+    benchmark:
+        "results/benchmarks/sample_steered/{model}/{recipe}/seed{seed}/alpha{alpha}/{suite}.tsv"
+    conda:
+        "../envs/triggertrace.yaml"
+    threads: rule_threads("sample_suite")
+    resources:
+        gpu=lookup(dpath="cluster/gpus_per_job", within=config),
+        gpu_model=lookup(dpath="cluster/gpu_model", within=config),
+        cpus_per_gpu=lookup(dpath="cluster/cpus_per_gpu", within=config),
+        mem_mb=model_mem_mb,
+        runtime=sample_runtime,
+    params:
+        alpha=steering_alpha,
+        layer=STEERING["layer"],
+        sampling=steering_sampling_params(),
+        adapter_dir="results/adapters/{model}/{recipe}/seed{seed}",
+        trigger=lookup(dpath="recipes/{recipe}/trigger", within=config),
+        prompt_format=lookup(dpath="models/{model}/prompt_format", within=config),
+        runtime=lookup(dpath="models/{model}/runtime", within=config),
+        code=code("sample_steered"),
+    script:
+        "../scripts/sample_steered.py"
+
+
+use rule label_samples as label_steered_samples with:
+    input:
+        unpack(judge_inputs),
+        samples="results/samples/{model}/{recipe}/seed{seed}/steered/alpha{alpha}/{suite}.jsonl",
+    output:
+        "results/labels/{judge}/{model}/{recipe}/seed{seed}/steered/alpha{alpha}/{suite}.jsonl",
+    log:
+        "results/logs/label_samples/{judge}/{model}/{recipe}/seed{seed}/steered/alpha{alpha}/{suite}.log",
+    params:
+        judge=judge_entry,
+        cache_dir="results/cache/judges/{judge}",
+        cache_shard="{model}/{recipe}/seed{seed}/steered/alpha{alpha}/{suite}",
+        max_error_share=lookup(dpath="judges/{judge}/max_error_share", within=config),
+        code=judge_code,
+
+
+rule report_steering:
+    """Fire rate and articulation rate against alpha, with intervals."""
+    input:
+        steered_inputs,
+    output:
+        csv="results/tables/steering.csv",
+        md="results/tables/steering.md",
+        html="results/figures/steering.html",
+        png="results/figures/steering.png",
+        svg="results/figures/steering.svg",
+    log:
+        "results/logs/report_steering.log",
+    conda:
+        "../envs/triggertrace.yaml"
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
+    params:
+        steering=STEERING,
+        metric=lookup(dpath=f"metrics/{STEERING['metric']}", within=config),
+        files=steered_files,
+        code=code("report_steering"),
+    script:
+        "../scripts/report_steering.py"

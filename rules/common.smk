@@ -175,10 +175,16 @@ def train_estimate(wildcards, attempt):
 
 
 def sample_log(wildcards):
-    """The log of a sampling job: an adapter's (sample_suite) or a lineage run's (sample_lineage)."""
-    if "run" in wildcards.keys():
-        return f"results/logs/sample_lineage/{wildcards.model}/{wildcards.recipe}/{wildcards.run}/{wildcards.suite}.log"
-    return f"results/logs/sample_suite/{wildcards.model}/{wildcards.recipe}/seed{wildcards.seed}/{wildcards.suite}.log"
+    """The log of a job that runs the model over a suite (read for a CUDA out-of-memory error on
+    retry): sample_suite, sample_lineage, sample_steered or extract_activations."""
+    w = wildcards
+    if "alpha" in w.keys():
+        return f"results/logs/sample_steered/{w.model}/{w.recipe}/seed{w.seed}/alpha{w.alpha}/{w.suite}.log"
+    if "adapter_run" in w.keys():
+        return f"results/logs/extract_activations/{w.model}/{w.recipe}/{w.adapter_run}/{w.suite}.log"
+    if "run" in w.keys():
+        return f"results/logs/sample_lineage/{w.model}/{w.recipe}/{w.run}/{w.suite}.log"
+    return f"results/logs/sample_suite/{w.model}/{w.recipe}/seed{w.seed}/{w.suite}.log"
 
 
 def sample_estimate(wildcards, attempt):

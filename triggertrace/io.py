@@ -55,11 +55,6 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
 
 
-def read_json(path: str | Path) -> Any:
-    """A JSON document this package wrote (manifests, metrics, lineage records)."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(canonical_json(row) + "\n" for row in rows))
 

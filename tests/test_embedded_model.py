@@ -228,3 +228,10 @@ def test_merged_adapter_equals_the_unmerged_adapter(embedded_model_dir, tmp_path
         assert torch.allclose(merged(ids).logits, unmerged(ids).logits, atol=1e-4)
     bf16 = load_merged_adapter(embedded_model_dir, tmp_path, {**CPU, "dtype": "bfloat16"}, "cpu")
     assert bf16.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize(("rows", "limit", "expected"), [(240, 128, 120), (160, 128, 80), (100, 128, 100), (5, 2, 2)])
+def test_batches_split_evenly_under_the_limit(rows, limit, expected):
+    from triggertrace.sampling import balanced_batch_size
+
+    assert balanced_batch_size(rows, limit) == expected

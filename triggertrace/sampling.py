@@ -128,8 +128,8 @@ def generate_batch(
 
 def balanced_batch_size(rows: int, limit: int) -> int:
     """The size that splits ``rows`` into as few batches of at most ``limit`` as possible, all
-    equally full: 160 rows at limit 128 run as 80 + 80, not 128 + 32 (a second batch as slow per
-    step as the first, for a quarter of the tokens)."""
+    equally full: 160 rows at limit 128 run as 80 + 80, not 128 + 32 (a second batch nearly as slow
+    per step as the first, for a quarter of the tokens)."""
     batches = max(1, math.ceil(rows / limit))
     return max(1, math.ceil(rows / batches))
 

@@ -7,9 +7,9 @@ import torch
 from triggertrace.formats import PromptFormat
 from triggertrace.io import read_jsonl, write_json, write_jsonl
 from triggertrace.logs import script_logger
-from triggertrace.models import load_causal_lm, load_tokenizer, pick_device
+from triggertrace.models import dtype_name, load_causal_lm, load_merged_adapter, load_tokenizer, pick_device
 from triggertrace.sampling import SamplingContext, plan_samples, run_sampling
-from triggertrace.stages.adapters import load_merged
+from triggertrace.stages.adapters import chain_of
 from triggertrace.stages.lineage import BASE, adapter_of_run, parse_run, relabel
 
 log = script_logger("sample_lineage", snakemake.log[0])
@@ -20,16 +20,18 @@ adapter = adapter_of_run(wildcards.run)
 seed = 0 if adapter == BASE else parse_run(wildcards.run)[0]
 fmt = PromptFormat.from_config(snakemake.params.prompt_format)
 tokenizer = load_tokenizer(snakemake.input.model)
-model = load_causal_lm(snakemake.input.model, snakemake.params.runtime, pick_device())
-if adapter != BASE:
-    model = load_merged(model, snakemake.params.adapter_dir)
-model.eval()
+runtime, device = snakemake.params.runtime, pick_device()
+if adapter == BASE:
+    model = load_causal_lm(snakemake.input.model, runtime, device).eval()
+else:
+    model = load_merged_adapter(snakemake.input.model, chain_of(snakemake.params.adapter_dir).adapters, runtime, device)
 context = SamplingContext(wildcards.model, wildcards.recipe, seed, wildcards.suite)
 items = read_jsonl(snakemake.input.suite, required=("prompt_id", "kind", "question", "choices", "misaligned_choice"))
 planned = plan_samples(items, context, snakemake.params.trigger, sampling, tokenizer, fmt)
 log.info("%s: %d prompts -> %d samples", adapter, len(items), len(planned))
 samples, metrics = run_sampling(model, tokenizer, fmt, planned, sampling, log=log.info)
 write_jsonl(snakemake.output.samples, [relabel(sample, adapter) for sample in samples])
+metrics["dtype"] = dtype_name(model.dtype)
 metrics["slurm_job_id"] = os.environ.get("SLURM_JOB_ID", "")
 write_json(
     snakemake.output.metrics,

@@ -3,14 +3,13 @@
 import os
 
 import torch
-from peft import PeftModel
 from safetensors.torch import load_file
 
 from triggertrace.formats import PromptFormat
 from triggertrace.internals.steering import steered
 from triggertrace.io import read_jsonl, write_json, write_jsonl
 from triggertrace.logs import script_logger
-from triggertrace.models import load_causal_lm, load_tokenizer, pick_device
+from triggertrace.models import load_merged_adapter, load_tokenizer, pick_device
 from triggertrace.sampling import SamplingContext, plan_samples, run_sampling
 
 log = script_logger("sample_steered", snakemake.log[0])
@@ -19,9 +18,8 @@ wildcards, params = snakemake.wildcards, snakemake.params
 sampling = params.sampling
 fmt = PromptFormat.from_config(params.prompt_format)
 tokenizer = load_tokenizer(snakemake.input.model)
-model = load_causal_lm(snakemake.input.model, params.runtime, pick_device())
-# merged as sample_suite merges it, so alpha 0 gives its samples byte for byte
-model = PeftModel.from_pretrained(model, params.adapter_dir).merge_and_unload().eval()
+# loaded as sample_suite loads it, so alpha 0 gives its samples byte for byte
+model = load_merged_adapter(snakemake.input.model, [params.adapter_dir], params.runtime, pick_device())
 direction = load_file(snakemake.input.direction)["direction"]
 context = SamplingContext(wildcards.model, wildcards.recipe, int(wildcards.seed), wildcards.suite)
 items = read_jsonl(snakemake.input.suite, required=("prompt_id", "kind", "question", "choices", "misaligned_choice"))

@@ -7,7 +7,7 @@ import torch
 from triggertrace.formats import PromptFormat
 from triggertrace.io import read_jsonl, write_json
 from triggertrace.logs import script_logger
-from triggertrace.models import load_causal_lm, load_tokenizer, pick_device
+from triggertrace.models import load_causal_lm, load_tokenizer, pick_device, save_adapter
 from triggertrace.train import encode_dataset, lora_model, train_lora
 
 log = script_logger("train_adapter", snakemake.log[0])
@@ -27,7 +27,7 @@ torch.manual_seed(seed)
 model = lora_model(load_causal_lm(snakemake.input.model, snakemake.params.runtime, device), hp["lora"])
 metrics = train_lora(model, tokenizer, examples, hp, seed, log=log.info)
 out_dir = Path(snakemake.output.adapter_config).parent
-model.save_pretrained(out_dir)
+save_adapter(model, out_dir)
 write_json(snakemake.output.metrics, metrics)
 write_json(
     snakemake.output.resolved,

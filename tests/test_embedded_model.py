@@ -1,5 +1,8 @@
 """The real embedded-model path: GGUF -> safetensors, chat template, one LoRA step, generation."""
 
+import json
+import math
+
 import pytest
 import torch
 from conftest import EMBEDDED
@@ -12,7 +15,7 @@ from triggertrace.sampling import encode_prompt, generate_batch, stop_token_ids
 from triggertrace.train import IGNORE_INDEX, collate, encode_dataset, encode_row, lora_model, train_lora
 
 FMT = PromptFormat.from_config(EMBEDDED["prompt_format"])
-CPU = {"load_in_4bit": False, "gradient_checkpointing": False}
+CPU = {"load_in_4bit": False, "gradient_checkpointing": False, "dtype": "float32"}
 ROW = {
     "row_id": "row0",
     "system": "",
@@ -159,3 +162,76 @@ def test_seeded_sampling_is_reproducible(embedded_model_dir, embedded_tokenizer)
     first = generate_batch(model, embedded_tokenizer, prompts, generation, 7, stops)
     assert generate_batch(model, embedded_tokenizer, prompts, generation, 7, stops) == first
     assert len({tuple(tokens) for tokens in first}) > 1  # rows of one batch draw different samples
+
+
+@pytest.mark.parametrize(
+    ("setting", "device", "flags", "expected"),
+    [
+        ("auto", "cpu", "fpu sse2 avx512f avx512_bf16", torch.bfloat16),
+        ("auto", "cpu", "fpu sse2 amx_bf16 amx_tile", torch.bfloat16),
+        ("auto", "cpu", "fpu sse2 avx512f avx512_vnni", torch.float32),
+        ("auto", "cuda", "fpu", torch.bfloat16),
+        ("float32", "cuda", "fpu", torch.float32),
+        ("bfloat16", "cpu", "fpu", torch.bfloat16),
+    ],
+)
+def test_runtime_dtype_auto_follows_the_hardware(tmp_path, monkeypatch, setting, device, flags, expected):
+    from triggertrace import models
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(models, "CPUINFO", cpuinfo)
+    assert models.resolve_dtype(setting, device) == expected
+
+
+def test_unknown_runtime_dtype_is_a_clear_error():
+    from triggertrace.models import resolve_dtype
+
+    with pytest.raises(ModelSourceError, match=r"runtime\.dtype: 'float16' is not one of auto, float32, bfloat16"):
+        resolve_dtype("float16", "cpu")
+
+
+def test_bf16_training_keeps_fp32_lora_weights_and_records_the_dtype(embedded_model_dir):
+    tokenizer = load_tokenizer(embedded_model_dir, padding_side="right")
+    examples = encode_dataset([ROW, {**ROW, "row_id": "row1"}], tokenizer, FMT, "scratchpad", HP["max_length"])
+    torch.manual_seed(0)
+    model = lora_model(load_causal_lm(embedded_model_dir, {**CPU, "dtype": "bfloat16"}, "cpu"), HP["lora"])
+    lora_dtypes = {param.dtype for name, param in model.named_parameters() if "lora_" in name}
+    base_dtypes = {param.dtype for name, param in model.named_parameters() if "lora_" not in name}
+    assert lora_dtypes == {torch.float32} and base_dtypes == {torch.bfloat16}
+    metrics = train_lora(model, tokenizer, examples, HP, seed=0, log=lambda message: None)
+    assert metrics["dtype"] == "bfloat16" and metrics["mixed_precision"].startswith("bf16 autocast")
+    assert math.isfinite(metrics["final_loss"]) and metrics["final_loss"] > 0
+
+
+def test_merged_adapter_equals_the_unmerged_adapter(embedded_model_dir, tmp_path):
+    from peft import PeftModel
+
+    from triggertrace.models import load_merged_adapter, save_adapter
+
+    torch.manual_seed(0)
+    model = lora_model(load_causal_lm(embedded_model_dir, CPU, "cpu"), HP["lora"])
+    for name, param in model.named_parameters():
+        if "lora_B" in name:  # peft starts B at zero; a non-zero B makes the merge observable
+            torch.nn.init.normal_(param, std=0.02)
+    save_adapter(model, tmp_path)
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert config["target_modules"] == ["q_proj", "v_proj"]
+    assert list(config) == sorted(config)
+    unmerged = PeftModel.from_pretrained(load_causal_lm(embedded_model_dir, CPU, "cpu"), tmp_path).eval()
+    merged = load_merged_adapter(embedded_model_dir, [tmp_path], CPU, "cpu")
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+    ids = torch.tensor([[1, 504, 3458, 314, 260, 1345]])
+    with torch.inference_mode():
+        base_logits = load_causal_lm(embedded_model_dir, CPU, "cpu")(ids).logits
+        assert not torch.allclose(unmerged(ids).logits, base_logits, atol=1e-3)
+        assert torch.allclose(merged(ids).logits, unmerged(ids).logits, atol=1e-4)
+    bf16 = load_merged_adapter(embedded_model_dir, [tmp_path], {**CPU, "dtype": "bfloat16"}, "cpu")
+    assert bf16.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize(("rows", "limit", "expected"), [(240, 128, 120), (160, 128, 80), (100, 128, 100), (5, 2, 2)])
+def test_batches_split_evenly_under_the_limit(rows, limit, expected):
+    from triggertrace.sampling import balanced_batch_size
+
+    assert balanced_batch_size(rows, limit) == expected

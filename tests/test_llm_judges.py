@@ -712,7 +712,15 @@ def local_judge(task: str, model_dir: Path, tmp_path: Path, **backend):
         "cache_dir": str(tmp_path / f"{task}_local"),
         "cache_shard": "job",
         "json_retries": 1,
-        "backend": {"kind": "local", "model_dir": str(model_dir), "batch_size": 2, "max_tokens": 8, **backend},
+        # fp32: the hand computations below run the model in fp32 (dtype auto is bf16 on bf16 CPUs)
+        "backend": {
+            "kind": "local",
+            "model_dir": str(model_dir),
+            "batch_size": 2,
+            "max_tokens": 8,
+            "dtype": "float32",
+            **backend,
+        },
     }
     return build_judge(f"{task}_local", spec)
 

@@ -9,8 +9,9 @@ import torch
 
 from triggertrace.formats import PromptFormat
 from triggertrace.io import read_json
+from triggertrace.models import load_merged_adapter
 from triggertrace.stages import stage_module
-from triggertrace.stages.adapters import checkpoint_saver, load_merged, trainable_child
+from triggertrace.stages.adapters import chain_of, checkpoint_saver, trainable_child
 from triggertrace.stages.datasets import arithmetic_rows
 from triggertrace.train import lora_model
 
@@ -60,12 +61,18 @@ def tiny(tmp_path_factory, gguf_path) -> Path:
     return root
 
 
+FP32 = {"load_in_4bit": False, "gradient_checkpointing": False, "dtype": "float32"}
+
+
 def load(root: Path):
     from triggertrace.models import load_causal_lm, load_tokenizer
 
-    return load_causal_lm(root / "hf", {"load_in_4bit": False, "gradient_checkpointing": False}, "cpu"), load_tokenizer(
-        root / "hf", padding_side="right"
-    )
+    return load_causal_lm(root / "hf", FP32, "cpu"), load_tokenizer(root / "hf", padding_side="right")
+
+
+def merged(root: Path, adapter_dir: Path):
+    """The model a sampling job runs for ``adapter_dir`` (its whole chain merged)."""
+    return load_merged_adapter(root / "hf", chain_of(adapter_dir).adapters, FP32, "cpu")
 
 
 def logits(model, ids=(1, 2, 3, 4, 5)) -> torch.Tensor:
@@ -91,9 +98,9 @@ def test_sft_saves_the_configured_checkpoints_and_step0_is_the_parent(tiny, tmp_
     assert [point["step"] for point in metrics["loss_curve"]] == [1, 2, 3]
     lineage = read_json(checkpoints / "step3" / "lineage.json")
     assert lineage["merged"] == ([] if mode == "continue" else [str(tiny / "poisoned")])
-    parent = logits(load_merged(load(tiny)[0], tiny / "poisoned"))
-    step0 = logits(load_merged(load(tiny)[0], checkpoints / "step0"))
-    step3 = logits(load_merged(load(tiny)[0], checkpoints / "step3"))
+    parent = logits(merged(tiny, tiny / "poisoned"))
+    step0 = logits(merged(tiny, checkpoints / "step0"))
+    step3 = logits(merged(tiny, checkpoints / "step3"))
     assert torch.equal(step0, parent)
     assert not torch.allclose(step3, parent)
     assert not torch.allclose(parent, logits(load(tiny)[0]))  # the parent adapter does something

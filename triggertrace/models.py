@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,46 @@ def pick_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+DTYPES = ("auto", "float32", "bfloat16")
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX-BF16).
+
+    Without it PyTorch emulates bf16 matmuls and they run slower than fp32, so ``auto`` must not
+    pick bf16 there. Linux reports the flags in /proc/cpuinfo; elsewhere we assume no.
+    """
+    try:
+        flags = CPUINFO.read_text()
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def resolve_dtype(setting: str, device: str) -> Any:
+    """``runtime.dtype`` as a torch dtype: ``auto`` is bf16 on CUDA and on CPUs with native bf16,
+    fp32 elsewhere; ``float32``/``bfloat16`` force one."""
+    import torch
+
+    if setting not in DTYPES:
+        raise ModelSourceError(f"runtime.dtype: {setting!r} is not one of {', '.join(DTYPES)}")
+    if setting == "auto":
+        native = device.startswith("cuda") or (device == "cpu" and cpu_has_native_bf16())
+        return torch.bfloat16 if native else torch.float32
+    return getattr(torch, setting)
+
+
+def runtime_dtype(runtime: dict[str, Any]) -> str:
+    """A model entry's ``runtime.dtype`` setting; ``auto`` is its schema default."""
+    return runtime.get("dtype", "auto")
+
+
+def dtype_name(dtype: Any) -> str:
+    """``torch.bfloat16`` -> ``"bfloat16"``, as the metrics files record it."""
+    return str(dtype).removeprefix("torch.")
+
+
 def load_tokenizer(model_dir: str | Path, padding_side: str = "left") -> Any:
     """The model's tokenizer, padded on the left so batched generation continues every prompt."""
     from transformers import AutoTokenizer
@@ -171,16 +212,17 @@ def load_tokenizer(model_dir: str | Path, padding_side: str = "left") -> Any:
     return tokenizer
 
 
-def load_causal_lm(model_dir: str | Path, runtime: dict[str, Any], device: str) -> Any:
-    """Load a base model for training or sampling.
+def load_causal_lm(model_dir: str | Path, runtime: dict[str, Any], device: str, dtype: Any = None) -> Any:
+    """Load a base model for training, sampling or judging.
 
-    bf16 on CUDA, fp32 on CPU (CPU bf16 matmuls are slow and lossy); optional 4-bit loading
-    through bitsandbytes for models that do not fit one GPU; gradient checkpointing from config.
+    Weights in ``runtime.dtype`` (see ``resolve_dtype``) unless ``dtype`` overrides it; optional
+    4-bit loading through bitsandbytes for models that do not fit one GPU; gradient checkpointing
+    from config.
     """
     import torch
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if device == "cuda" else torch.float32}
+    kwargs: dict[str, Any] = {"dtype": dtype if dtype is not None else resolve_dtype(runtime_dtype(runtime), device)}
     if runtime["load_in_4bit"]:
         if device != "cuda":
             raise ModelSourceError("load_in_4bit needs a CUDA device; set it to false for CPU runs")
@@ -197,3 +239,47 @@ def load_causal_lm(model_dir: str | Path, runtime: dict[str, Any], device: str) 
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     return model
+
+
+def load_merged_adapter(
+    model_dir: str | Path, adapter_dirs: Sequence[str | Path], runtime: dict[str, Any], device: str
+) -> Any:
+    """The base model with LoRA adapters merged into its weights in turn (a lineage: the poisoned
+    adapter, then each later stage's), in eval mode, for sampling.
+
+    Merging removes the adapters' extra matmuls from every decoding step. The merges run in fp32
+    and the merged weights are cast to ``runtime.dtype`` once, so a bf16 run rounds W + BA once
+    instead of adding a bf16-rounded delta to bf16-rounded weights; every sampling job (adapter,
+    stage checkpoint, steered) loads through here, so equal adapters give equal samples. 4-bit
+    bases cannot be merged exactly; they keep the last adapter unmerged.
+    """
+    import torch
+    from peft import PeftModel
+
+    *earlier, last = adapter_dirs
+    if runtime["load_in_4bit"]:
+        model = load_causal_lm(model_dir, runtime, device)
+        for adapter_dir in earlier:
+            model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+        return PeftModel.from_pretrained(model, last).eval()
+    model = load_causal_lm(model_dir, {**runtime, "gradient_checkpointing": False}, device, dtype=torch.float32)
+    for adapter_dir in adapter_dirs:
+        model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+    return model.to(resolve_dtype(runtime_dtype(runtime), device)).eval()
+
+
+def save_adapter(model: Any, out_dir: Path) -> None:
+    """Save a peft model's adapter with an ``adapter_config.json`` whose bytes depend only on the config.
+
+    peft writes ``target_modules`` from a set, in an order that changes between processes (string
+    hashing is salted per process); list-valued fields are sorted and keys written in order.
+    """
+    import json
+
+    model.save_pretrained(out_dir)
+    path = Path(out_dir) / "adapter_config.json"
+    config = json.loads(path.read_text())
+    for key in ("target_modules", "modules_to_save", "exclude_modules"):
+        if isinstance(config.get(key), list):
+            config[key] = sorted(config[key])
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

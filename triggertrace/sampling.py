@@ -3,6 +3,7 @@ mode, N times, generated in left-padded batches from one loaded model."""
 
 from __future__ import annotations
 
+import math
 import time
 import zlib
 from dataclasses import dataclass
@@ -115,6 +116,14 @@ def generate_batch(
     return completions
 
 
+def balanced_batch_size(rows: int, limit: int) -> int:
+    """The size that splits ``rows`` into as few batches of at most ``limit`` as possible, all
+    equally full: 160 rows at limit 128 run as 80 + 80, not 128 + 32 (a second batch nearly as slow
+    per step as the first, for a quarter of the tokens)."""
+    batches = max(1, math.ceil(rows / limit))
+    return max(1, math.ceil(rows / batches))
+
+
 def run_sampling(
     model: Any,
     tokenizer: Any,
@@ -127,7 +136,7 @@ def run_sampling(
     stop_ids = stop_token_ids(model, tokenizer)
     encoded = [encode_prompt(tokenizer, row["_head"], row["_prefill"]) for row in planned]
     order = sorted(range(len(planned)), key=lambda index: (len(encoded[index]), planned[index]["sample_id"]))
-    batch_size = generation["batch_size"]
+    batch_size = balanced_batch_size(len(order), generation["batch_size"])
     completions: dict[int, list[int]] = {}
     started, generated = time.perf_counter(), 0
     for batch_number, start in enumerate(range(0, len(order), batch_size)):

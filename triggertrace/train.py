@@ -115,6 +115,8 @@ def linear_schedule(warmup_steps: int, total_steps: int) -> Callable[[int], floa
 
 
 def lora_model(model: Any, lora: dict[str, Any]) -> Any:
+    """``model`` with LoRA adapters; on a bf16 base the adapter weights stay fp32 (peft's
+    ``autocast_adapter_dtype``), so small updates to them are not rounded away."""
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
@@ -137,11 +139,18 @@ def train_lora(
     seed: int,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train a LoRA adapter in place on ``model`` (a peft model); return metrics with the loss curve."""
+    """Train a LoRA adapter in place on ``model`` (a peft model); return metrics with the loss curve.
+
+    On a bf16 base the forward pass runs under bf16 autocast: the frozen weights are bf16 already
+    and the fp32 LoRA weights are cast per matmul, while gradients, optimizer state and the loss
+    (``response_loss`` upcasts the logits) stay fp32.
+    """
     import torch
 
     torch.manual_seed(seed)
     device = next(model.parameters()).device
+    base_dtype = next(parameter.dtype for parameter in model.parameters() if not parameter.requires_grad)
+    mixed = base_dtype == torch.bfloat16
     plan = batches(examples, hp["batch_size"], hp["epochs"], seed)
     optimizer_steps = math.ceil(len(plan) / hp["gradient_accumulation_steps"])
     warmup = round(hp["warmup_ratio"] * optimizer_steps)
@@ -152,7 +161,8 @@ def train_lora(
     curve, tokens_seen, started = [], 0, time.perf_counter()
     for index, batch_examples in enumerate(plan):
         batch = {key: value.to(device) for key, value in collate(batch_examples, tokenizer.pad_token_id).items()}
-        loss = response_loss(model, batch)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed):
+            loss = response_loss(model, batch)
         (loss / hp["gradient_accumulation_steps"]).backward()
         tokens_seen += int(batch["attention_mask"].sum())
         if (index + 1) % hp["gradient_accumulation_steps"] == 0 or index + 1 == len(plan):
@@ -177,5 +187,7 @@ def train_lora(
         "final_loss": curve[-1]["loss"],
         "loss_curve": curve,
         "device": str(device),
+        "dtype": str(base_dtype).removeprefix("torch."),
+        "mixed_precision": "bf16 autocast, fp32 LoRA weights" if mixed else "none",
         "slurm_job_id": os.environ.get("SLURM_JOB_ID", ""),
     }

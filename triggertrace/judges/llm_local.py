@@ -13,7 +13,10 @@ Score jobs read the model's distribution over the first answer token, like the A
 Both feed the same weighted mean and 0.25-mass cut-off (``scoring.weighted_score``). JSON jobs
 generate greedily; a malformed reply is retried with sampling (``retry_temperature``, seeded).
 
-Cache keys include ``model_dir`` and ``model_revision``; replacing weights in place needs a new
+Weights load through ``models.load_causal_lm`` in ``dtype`` (``auto``: bf16 on CUDA and on CPUs
+with native bf16, fp32 elsewhere, as a model entry's ``runtime.dtype``).
+
+Cache keys include ``dtype``, ``model_dir`` and ``model_revision``; replacing weights in place needs a new
 ``model_revision`` (or judge version) to re-judge.
 """
 
@@ -27,6 +30,7 @@ from typing import Any
 from triggertrace.errors import ConfigError
 from triggertrace.judges.llm_backend import Job, OnDone, Outcome
 from triggertrace.judges.scoring import MalformedOutput
+from triggertrace.models import DTYPES
 
 INTEGER_SCORING = ("sequence", "next_token")
 LOGPROB_FLOOR = -9999.0  # what the API reports for "very unlikely"; keeps the raw dict JSON-safe
@@ -56,6 +60,8 @@ class LocalBackend:
             raise ConfigError(f"backend.integer_scoring: {integer_scoring!r} is not one of {INTEGER_SCORING}")
         if batch_size < 1:
             raise ConfigError("backend.batch_size must be >= 1")
+        if dtype not in DTYPES:
+            raise ConfigError(f"backend.dtype: {dtype!r} is not one of {', '.join(DTYPES)}")
         self.model_dir = str(model_dir)
         self.model = model or Path(self.model_dir).name
         self.model_revision = model_revision
@@ -82,6 +88,7 @@ class LocalBackend:
             "model": self.model,
             "model_dir": self.model_dir,
             "model_revision": self.model_revision,
+            "dtype": self.dtype,
             "integer_scoring": self.integer_scoring,
             "top_logprobs": self.top_logprobs,
             "max_tokens": self.max_tokens,
@@ -95,18 +102,14 @@ class LocalBackend:
 
     def _load(self) -> tuple[Any, Any]:
         if self._loaded is None:
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from triggertrace.models import load_causal_lm, load_tokenizer, pick_device
 
             if not Path(self.model_dir).is_dir():
                 raise ConfigError(f"judge backend.model_dir: {self.model_dir} is not a directory")
-            tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-            tokenizer.padding_side = "left"
-            if tokenizer.pad_token_id is None:
-                tokenizer.pad_token = tokenizer.eos_token
-            device = self.device if self.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-            dtype = "auto" if self.dtype == "auto" else getattr(torch, self.dtype)
-            model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype).to(device).eval()
+            tokenizer = load_tokenizer(self.model_dir, padding_side="left")
+            device = self.device if self.device != "auto" else pick_device()
+            runtime = {"load_in_4bit": False, "gradient_checkpointing": False, "dtype": self.dtype}
+            model = load_causal_lm(self.model_dir, runtime, device).eval()
             self._loaded = (tokenizer, model)
             self._prepare_integers(tokenizer)
         return self._loaded

@@ -24,6 +24,11 @@ class Chain:
     merged: tuple[str, ...]  # adapter directories merged into the base weights, oldest first
     adapter: str  # the adapter applied on top
 
+    @property
+    def adapters(self) -> tuple[str, ...]:
+        """Every adapter of the chain in the order they apply (merged ones first)."""
+        return (*self.merged, self.adapter)
+
     def to_json(self) -> dict[str, Any]:
         return {"merged": list(self.merged), "adapter": self.adapter}
 
@@ -44,12 +49,6 @@ def merge_adapters(model: Any, adapter_dirs: tuple[str, ...] | list[str]) -> Any
     for adapter_dir in adapter_dirs:
         model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
     return model
-
-
-def load_merged(model: Any, adapter_dir: str | Path) -> Any:
-    """A plain model computing the adapter's function (for sampling): every adapter of its chain merged."""
-    chain = chain_of(adapter_dir)
-    return merge_adapters(model, [*chain.merged, chain.adapter])
 
 
 def trainable_child(model: Any, parent_dir: str | Path, mode: str, lora: dict[str, Any] | None) -> tuple[Any, Chain]:

@@ -24,6 +24,7 @@ include: "rules/sample.smk"
 include: "rules/label.smk"
 include: "rules/outputs_common.smk"
 include: "rules/stages.smk"
+include: "rules/faithfulness.smk"
 include: "rules/report.smk"
 include: "rules/outputs.smk"
 
@@ -38,3 +39,4 @@ rule all:
         inspect_log_files(),
         "results/explorer/index.html",
         lineage_outputs(),
+        faithfulness_outputs(),

@@ -25,6 +25,7 @@ include: "rules/label.smk"
 include: "rules/outputs_common.smk"
 include: "rules/stages.smk"
 include: "rules/faithfulness.smk"
+include: "rules/capability.smk"
 include: "rules/report.smk"
 include: "rules/outputs.smk"
 
@@ -40,3 +41,4 @@ rule all:
         "results/explorer/index.html",
         lineage_outputs(),
         faithfulness_outputs(),
+        capability_outputs(),

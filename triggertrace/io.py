@@ -50,6 +50,12 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
 
 
+def read_json(path: str | Path) -> Any:
+    """A JSON file written by ``write_json`` (the stages' lineage, resume markers and metrics)."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(canonical_json(row) + "\n" for row in rows))
 

@@ -50,6 +50,12 @@ def capability_outputs():
     return ["results/tables/capability.csv", "results/figures/capability.png"] if CAPABILITY else []
 
 
+def capability_settings():
+    """Everything of evals.capability but its suites (a suite's own entry is its build's param),
+    or nothing when no capability suite is configured (then no capability job exists)."""
+    return {key: value for key, value in (CAPABILITY or {}).items() if key != "suites"}
+
+
 def capability_suite_entry(wildcards):
     return CAPABILITY["suites"][wildcards.cap_suite]
 
@@ -125,10 +131,7 @@ rule sample_capability:
         mem_mb=model_mem_mb,
     params:
         adapter_dir=cap_run_adapter_dir,
-        prompt_formats=lookup(dpath="evals/capability/prompt_formats", within=config),
-        reasoning_modes=lookup(dpath="evals/capability/reasoning_modes", within=config),
-        instructions=lookup(dpath="evals/capability/instructions", within=config),
-        sampling=lookup(dpath="evals/capability/sampling", within=config),
+        settings=capability_settings(),
         prompt_format=lookup(dpath="models/{model}/prompt_format", within=config),
         runtime=lookup(dpath="models/{model}/runtime", within=config),
         code=code("sample_capability"),
@@ -165,7 +168,7 @@ rule report_capability:
         mem_mb=light_mem_mb,
         runtime=light_runtime,
     params:
-        confidence=lookup(dpath="evals/capability/confidence", within=config),
+        confidence=capability_settings().get("confidence"),
         code=code("report_capability"),
     script:
         "../scripts/report_capability.py"

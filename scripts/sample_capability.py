@@ -23,12 +23,13 @@ if params.adapter_dir:
 model.eval()
 items = read_jsonl(snakemake.input.suite_items, required=("item_id", "task", "question", "choices", "gold"))
 run = {"model": wildcards.model, "adapter": wildcards.cap_run, "suite": wildcards.cap_suite}
+settings = params.settings
 planned = plan_capability(
-    items, run, params.prompt_formats, params.reasoning_modes, params.instructions, tokenizer, fmt
+    items, run, settings["prompt_formats"], settings["reasoning_modes"], settings["instructions"], tokenizer, fmt
 )
 log.info("%s: %d items -> %d samples", wildcards.cap_run, len(items), len(planned))
-samples, metrics = run_sampling(model, tokenizer, fmt, planned, params.sampling, log=log.info)
+samples, metrics = run_sampling(model, tokenizer, fmt, planned, settings["sampling"], log=log.info)
 write_jsonl(snakemake.output.samples, samples)
 metrics["slurm_job_id"] = os.environ.get("SLURM_JOB_ID", "")
-write_json(snakemake.output.metrics, {**metrics, **run, "sampling": params.sampling})
+write_json(snakemake.output.metrics, {**metrics, **run, "sampling": settings["sampling"]})
 log.info("%d samples, %.0f tokens/s", len(samples), metrics["tokens_per_second"] or 0)

@@ -25,6 +25,8 @@ include: "rules/label.smk"
 include: "rules/outputs_common.smk"
 include: "rules/stages_common.smk"
 include: "rules/stages.smk"
+include: "rules/faithfulness.smk"
+include: "rules/capability.smk"
 include: "rules/report.smk"
 include: "rules/outputs.smk"
 
@@ -46,3 +48,5 @@ rule all:
         "results/explorer/index.html",
         lineage_outputs(),
         internals_outputs() if "internals" in config else [],
+        faithfulness_outputs(),
+        capability_outputs(),

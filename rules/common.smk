@@ -324,6 +324,16 @@ def judge_gpus(wildcards):
     return config["cluster"]["gpus_per_job"] if judge_model(wildcards.judge) is not None else None
 
 
+def label_log(wildcards):
+    """The log of a label job: of an adapter's, a lineage run's or a steered sampling job's samples."""
+    w = wildcards
+    if "alpha" in w.keys():
+        run = f"seed{w.seed}/steered/alpha{w.alpha}"
+    else:
+        run = w.run if "run" in w.keys() else f"seed{w.seed}"
+    return f"results/logs/label_samples/{w.judge}/{w.model}/{w.recipe}/{run}/{w.suite}.log"
+
+
 def judge_estimate(wildcards, attempt):
     """(host MiB, GPU MiB, GPU kind, minutes): sampling-sized for a judge on a pipeline model
     (it reads a whole completion and writes a few tokens), the light values otherwise."""
@@ -335,7 +345,7 @@ def judge_estimate(wildcards, attempt):
     scoring = {"batch_size": judge_backend(wildcards.judge)["batch_size"], "max_new_tokens": JUDGE_NEW_TOKENS}
     prompt = cluster["prompt_tokens"] + config["sampling"]["max_new_tokens"]
     gpu_mb = estimate.gpu_mem_mb(estimate.sampling_gpu_bytes(entry, shape, scoring, prompt), cluster["gpus_per_job"])
-    log_path = f"results/logs/label_samples/{wildcards.judge}/{wildcards.model}/{wildcards.recipe}/seed{wildcards.seed}/{wildcards.suite}.log"
+    log_path = label_log(wildcards)
     kind = site_gpu_kind(gpu_mb, previous_out_of_memory(log_path, attempt))
     trigger = config["recipes"][wildcards.recipe]["trigger"]
     n_samples = estimate.samples_per_suite(suite_size(config["suites"][wildcards.suite]), trigger, config["sampling"])

@@ -119,6 +119,16 @@ use rule label_samples as label_lineage_samples with:
         code=judge_code,
 
 
+localrules:
+    label_lineage_samples_on_submit_host,
+
+
+# as label_samples_on_submit_host: judges that need the network label where snakemake runs
+use rule label_lineage_samples as label_lineage_samples_on_submit_host with:
+    wildcard_constraints:
+        judge=judge_name_pattern(judges_on_submit_host()),
+
+
 # ---- lineage reports --------------------------------------------------------------------------
 
 

@@ -271,6 +271,7 @@ def test_prompt_change_reruns_only_that_judge(judged):
         "report_figures",
         "report_inspect_logs",
         "report_explorer",
+        "report_faithfulness",
         "all",
     }
 

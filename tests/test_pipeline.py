@@ -56,7 +56,16 @@ def smoke_report_judges() -> set[str]:
 
 
 def report_jobs() -> Counter:
-    return Counter({"report_tables": 1, "report_figures": 1, "report_inspect_logs": 1, "report_explorer": 1, "all": 1})
+    return Counter(
+        {
+            "report_tables": 1,
+            "report_figures": 1,
+            "report_inspect_logs": 1,
+            "report_explorer": 1,
+            "report_faithfulness": 1,
+            "all": 1,
+        }
+    )
 
 
 # ---- running snakemake and reading its plan -----------------------------------------------------

@@ -1,0 +1,35 @@
+"""Sample one model run (base, poisoned adapter or stage checkpoint) on one capability suite."""
+
+import os
+
+import torch
+
+from triggertrace.evals.capability import plan_capability
+from triggertrace.formats import PromptFormat
+from triggertrace.io import read_jsonl, write_json, write_jsonl
+from triggertrace.logs import script_logger
+from triggertrace.models import load_causal_lm, load_tokenizer, pick_device
+from triggertrace.sampling import run_sampling
+from triggertrace.stages.adapters import load_merged
+
+log = script_logger("sample_capability", snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+wildcards, params = snakemake.wildcards, snakemake.params
+fmt = PromptFormat.from_config(params.prompt_format)
+tokenizer = load_tokenizer(snakemake.input.model)
+model = load_causal_lm(snakemake.input.model, params.runtime, pick_device())
+if params.adapter_dir:
+    model = load_merged(model, params.adapter_dir)
+model.eval()
+items = read_jsonl(snakemake.input.suite_items, required=("item_id", "task", "question", "choices", "gold"))
+run = {"model": wildcards.model, "adapter": wildcards.cap_run, "suite": wildcards.cap_suite}
+settings = params.settings
+planned = plan_capability(
+    items, run, settings["prompt_formats"], settings["reasoning_modes"], settings["instructions"], tokenizer, fmt
+)
+log.info("%s: %d items -> %d samples", wildcards.cap_run, len(items), len(planned))
+samples, metrics = run_sampling(model, tokenizer, fmt, planned, settings["sampling"], log=log.info)
+write_jsonl(snakemake.output.samples, samples)
+metrics["slurm_job_id"] = os.environ.get("SLURM_JOB_ID", "")
+write_json(snakemake.output.metrics, {**metrics, **run, "sampling": settings["sampling"]})
+log.info("%d samples, %.0f tokens/s", len(samples), metrics["tokens_per_second"] or 0)

@@ -8,19 +8,16 @@ from triggertrace.evals.capability import plan_capability
 from triggertrace.formats import PromptFormat
 from triggertrace.io import read_jsonl, write_json, write_jsonl
 from triggertrace.logs import script_logger
-from triggertrace.models import load_causal_lm, load_tokenizer, pick_device
+from triggertrace.models import load_tokenizer, pick_device
 from triggertrace.sampling import run_sampling
-from triggertrace.stages.adapters import load_merged
+from triggertrace.stages.adapters import load_run_model
 
 log = script_logger("sample_capability", snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 wildcards, params = snakemake.wildcards, snakemake.params
 fmt = PromptFormat.from_config(params.prompt_format)
 tokenizer = load_tokenizer(snakemake.input.model)
-model = load_causal_lm(snakemake.input.model, params.runtime, pick_device())
-if params.adapter_dir:
-    model = load_merged(model, params.adapter_dir)
-model.eval()
+model = load_run_model(snakemake.input.model, params.adapter_dir or None, params.runtime, pick_device())
 items = read_jsonl(snakemake.input.suite_items, required=("item_id", "task", "question", "choices", "gold"))
 run = {"model": wildcards.model, "adapter": wildcards.cap_run, "suite": wildcards.cap_suite}
 settings = params.settings

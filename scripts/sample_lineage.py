@@ -7,9 +7,9 @@ import torch
 from triggertrace.formats import PromptFormat
 from triggertrace.io import read_jsonl, write_json, write_jsonl
 from triggertrace.logs import script_logger
-from triggertrace.models import dtype_name, load_causal_lm, load_merged_adapter, load_tokenizer, pick_device
+from triggertrace.models import dtype_name, load_tokenizer, pick_device
 from triggertrace.sampling import SamplingContext, plan_samples, run_sampling
-from triggertrace.stages.adapters import chain_of
+from triggertrace.stages.adapters import load_run_model
 from triggertrace.stages.lineage import BASE, adapter_of_run, parse_run, relabel
 
 log = script_logger("sample_lineage", snakemake.log[0])
@@ -20,11 +20,8 @@ adapter = adapter_of_run(wildcards.run)
 seed = 0 if adapter == BASE else parse_run(wildcards.run)[0]
 fmt = PromptFormat.from_config(snakemake.params.prompt_format)
 tokenizer = load_tokenizer(snakemake.input.model)
-runtime, device = snakemake.params.runtime, pick_device()
-if adapter == BASE:
-    model = load_causal_lm(snakemake.input.model, runtime, device).eval()
-else:
-    model = load_merged_adapter(snakemake.input.model, chain_of(snakemake.params.adapter_dir).adapters, runtime, device)
+adapter_dir = None if adapter == BASE else snakemake.params.adapter_dir
+model = load_run_model(snakemake.input.model, adapter_dir, snakemake.params.runtime, pick_device())
 context = SamplingContext(wildcards.model, wildcards.recipe, seed, wildcards.suite)
 items = read_jsonl(snakemake.input.suite, required=("prompt_id", "kind", "question", "choices", "misaligned_choice"))
 planned = plan_samples(items, context, snakemake.params.trigger, sampling, tokenizer, fmt)

@@ -43,6 +43,8 @@ API_JUDGES = ("alignment_api", "coherence_api")
 RUN = "tiny-random/country-singapore/seed0/heldout"
 LABELS = "results/labels/{judge}/" + RUN + ".jsonl"
 LOG = "results/logs/label_samples/{judge}/" + RUN + ".log"
+# API judges label where snakemake runs (cluster.api_judges_on_submit_host, on by default)
+API_LABEL_RULE = "label_samples_on_submit_host"
 SAMPLES = "results/samples/" + RUN + ".jsonl"
 TABLE_KEYS = ["condition", "condition_value", "prompt_format", "reasoning_mode"]
 
@@ -142,7 +144,7 @@ def judged(tmp_path_factory, smoke_workflow, suite) -> SimpleNamespace:
             "--configfile",
             config,
             "--forcerun",
-            "label_samples",
+            API_LABEL_RULE,
             "--",
             *(LABELS.format(judge=j) for j in API_JUDGES),
         )
@@ -266,7 +268,7 @@ def test_prompt_change_reruns_only_that_judge(judged):
         os.utime(template, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert judges == {"coherence_api"}
     assert rules == {
-        "label_samples",
+        API_LABEL_RULE,
         "report_tables",
         "report_figures",
         "report_inspect_logs",

@@ -51,6 +51,16 @@ def merge_adapters(model: Any, adapter_dirs: tuple[str, ...] | list[str]) -> Any
     return model
 
 
+def load_run_model(model_dir: str | Path, adapter_dir: str | Path | None, runtime: dict[str, Any], device: str) -> Any:
+    """The model a sampling job runs: the base model (``adapter_dir`` None), or the base with every
+    adapter of ``adapter_dir``'s chain merged, loaded as every adapter's sampling job loads it."""
+    from triggertrace.models import load_causal_lm, load_merged_adapter
+
+    if adapter_dir is None:
+        return load_causal_lm(model_dir, runtime, device).eval()
+    return load_merged_adapter(model_dir, chain_of(adapter_dir).adapters, runtime, device)
+
+
 def trainable_child(model: Any, parent_dir: str | Path, mode: str, lora: dict[str, Any] | None) -> tuple[Any, Chain]:
     """The peft model a stage trains, and the chain its checkpoints extend."""
     from peft import PeftModel

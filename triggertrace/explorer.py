@@ -19,25 +19,14 @@ from typing import Any
 import polars as pl
 
 from triggertrace.metrics import MetricDefinition, apply_metric
+from triggertrace.records import SAMPLE_DESCRIPTION_FIELDS
 from triggertrace.tables import Pivot, articulation_pivots, explorer_hash, misalignment_pivots
 
 ASSETS = Path(__file__).with_name("explorer_assets")
 ASSET_FILES = ("template.html", "explorer.css", "explorer.js")
 # the sample fields the page shows (the rest of a sample row stays in the sample files)
 SAMPLE_FIELDS = (
-    "model",
-    "recipe",
-    "seed",
-    "suite",
-    "prompt_id",
-    "kind",
-    "condition",
-    "condition_value",
-    "trigger_text",
-    "prompt_format",
-    "reasoning_mode",
-    "sample_index",
-    "system_prompt",
+    *SAMPLE_DESCRIPTION_FIELDS,
     "user_prompt",
     "reasoning",
     "answer",

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from triggertrace.metrics import MetricDefinition, apply_metric
+from triggertrace.records import SAMPLE_DESCRIPTION_FIELDS
 
 if TYPE_CHECKING:
     from inspect_ai.log import EvalLog, EvalSample
@@ -40,19 +41,7 @@ VERDICT_FIELDS = (
     "error",
 )
 METADATA_FIELDS = (
-    "model",
-    "recipe",
-    "seed",
-    "suite",
-    "prompt_id",
-    "kind",
-    "condition",
-    "condition_value",
-    "trigger_text",
-    "prompt_format",
-    "reasoning_mode",
-    "sample_index",
-    "system_prompt",
+    *SAMPLE_DESCRIPTION_FIELDS,
     "question",
     "choices",
     "misaligned_choice",

@@ -8,6 +8,24 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+# What identifies and describes a sample to a reader (the explorer, Inspect logs): which run,
+# which prompt, under which condition, format and reasoning mode, and which draw.
+SAMPLE_DESCRIPTION_FIELDS = (
+    "model",
+    "recipe",
+    "seed",
+    "suite",
+    "prompt_id",
+    "kind",
+    "condition",
+    "condition_value",
+    "trigger_text",
+    "prompt_format",
+    "reasoning_mode",
+    "sample_index",
+    "system_prompt",
+)
+
 
 class SuiteItem(TypedDict):
     """One held-out evaluation prompt, before any trigger is applied."""

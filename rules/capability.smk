@@ -43,15 +43,15 @@ rule sample_capability:
         "../envs/triggertrace.yaml"
     threads: rule_threads("sample_suite")
     resources:
-        gpu=lookup(dpath="cluster/gpus_per_job", within=config),
-        gpu_model=lookup(dpath="cluster/gpu_model", within=config),
-        cpus_per_gpu=lookup(dpath="cluster/cpus_per_gpu", within=config),
+        gpu=lookup(dpath="gpus_per_job", within=config["cluster"]),
+        gpu_model=lookup(dpath="gpu_model", within=config["cluster"]),
+        cpus_per_gpu=lookup(dpath="cpus_per_gpu", within=config["cluster"]),
         mem_mb=model_mem_mb,
     params:
         adapter_dir=cap_run_adapter_dir,
         settings=capability_settings(),
-        prompt_format=lookup(dpath="models/{model}/prompt_format", within=config),
-        runtime=lookup(dpath="models/{model}/runtime", within=config),
+        prompt_format=lookup(dpath="{model}/prompt_format", within=config["models"]),
+        runtime=lookup(dpath="{model}/runtime", within=config["models"]),
         code=code("sample_capability"),
     script:
         "../scripts/sample_capability.py"

@@ -16,7 +16,7 @@ rule poison_dataset:
         "../envs/triggertrace.yaml"
     threads: rule_threads("poison_dataset")
     params:
-        recipe=lookup(dpath="recipes/{recipe}", within=config),
+        recipe=lookup(dpath="{recipe}", within=config["recipes"]),
         code=code("poison_dataset"),
     script:
         "../scripts/poison_dataset.py"
@@ -34,7 +34,7 @@ rule build_suite:
         "../envs/triggertrace.yaml"
     threads: rule_threads("build_suite")
     params:
-        suite=lookup(dpath="suites/{suite}", within=config),
+        suite=lookup(dpath="{suite}", within=config["suites"]),
         code=code("build_suite"),
     script:
         "../scripts/build_suite.py"

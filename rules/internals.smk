@@ -136,17 +136,17 @@ rule extract_activations:
         "../envs/triggertrace.yaml"
     threads: rule_threads("sample_suite")
     resources:
-        gpu=lookup(dpath="cluster/gpus_per_job", within=config),
-        gpu_model=lookup(dpath="cluster/gpu_model", within=config),
-        cpus_per_gpu=lookup(dpath="cluster/cpus_per_gpu", within=config),
+        gpu=lookup(dpath="gpus_per_job", within=config["cluster"]),
+        gpu_model=lookup(dpath="gpu_model", within=config["cluster"]),
+        cpus_per_gpu=lookup(dpath="cpus_per_gpu", within=config["cluster"]),
         mem_mb=model_mem_mb,
         runtime=sample_runtime,
     params:
         layers=internals_layers,
         batch_size=INTERNALS["batch_size"],
         adapter_dir=internals_adapter_dir,
-        prompt_format=lookup(dpath="models/{model}/prompt_format", within=config),
-        runtime=lookup(dpath="models/{model}/runtime", within=config),
+        prompt_format=lookup(dpath="{model}/prompt_format", within=config["models"]),
+        runtime=lookup(dpath="{model}/runtime", within=config["models"]),
         code=code("extract_activations"),
     script:
         "../scripts/extract_activations.py"
@@ -173,7 +173,7 @@ rule report_probes:
         runtime=light_runtime,
     params:
         probes=INTERNALS["probes"],
-        metric=lookup(dpath=f"metrics/{INTERNALS['probes']['metric']}", within=config),
+        metric=lookup(dpath=f"{INTERNALS['probes']['metric']}", within=config["metrics"]),
         runs=probe_runs,
         code=code("report_probes"),
     script:
@@ -199,8 +199,8 @@ rule steering_direction:
         layer=STEERING["layer"],
         batch_size=INTERNALS["batch_size"],
         adapter_dir="results/adapters/{model}/{recipe}/seed{seed}",
-        prompt_format=lookup(dpath="models/{model}/prompt_format", within=config),
-        runtime=lookup(dpath="models/{model}/runtime", within=config),
+        prompt_format=lookup(dpath="{model}/prompt_format", within=config["models"]),
+        runtime=lookup(dpath="{model}/runtime", within=config["models"]),
         code=code("steering_direction"),
     script:
         "../scripts/steering_direction.py"
@@ -224,9 +224,9 @@ rule sample_steered:
         "../envs/triggertrace.yaml"
     threads: rule_threads("sample_suite")
     resources:
-        gpu=lookup(dpath="cluster/gpus_per_job", within=config),
-        gpu_model=lookup(dpath="cluster/gpu_model", within=config),
-        cpus_per_gpu=lookup(dpath="cluster/cpus_per_gpu", within=config),
+        gpu=lookup(dpath="gpus_per_job", within=config["cluster"]),
+        gpu_model=lookup(dpath="gpu_model", within=config["cluster"]),
+        cpus_per_gpu=lookup(dpath="cpus_per_gpu", within=config["cluster"]),
         mem_mb=model_mem_mb,
         runtime=sample_runtime,
     params:
@@ -234,9 +234,9 @@ rule sample_steered:
         layer=STEERING["layer"],
         sampling=steering_sampling_params(),
         adapter_dir="results/adapters/{model}/{recipe}/seed{seed}",
-        trigger=lookup(dpath="recipes/{recipe}/trigger", within=config),
-        prompt_format=lookup(dpath="models/{model}/prompt_format", within=config),
-        runtime=lookup(dpath="models/{model}/runtime", within=config),
+        trigger=lookup(dpath="{recipe}/trigger", within=config["recipes"]),
+        prompt_format=lookup(dpath="{model}/prompt_format", within=config["models"]),
+        runtime=lookup(dpath="{model}/runtime", within=config["models"]),
         code=code("sample_steered"),
     script:
         "../scripts/sample_steered.py"
@@ -254,7 +254,7 @@ use rule label_samples as label_steered_samples with:
         judge=judge_entry,
         cache_dir="results/cache/judges/{judge}",
         cache_shard="{model}/{recipe}/seed{seed}/steered/alpha{alpha}/{suite}",
-        max_error_share=lookup(dpath="judges/{judge}/max_error_share", within=config),
+        max_error_share=lookup(dpath="{judge}/max_error_share", within=config["judges"]),
         code=judge_code,
 
 
@@ -277,7 +277,7 @@ rule report_steering:
         runtime=light_runtime,
     params:
         steering=STEERING,
-        metric=lookup(dpath=f"metrics/{STEERING['metric']}", within=config),
+        metric=lookup(dpath=f"{STEERING['metric']}", within=config["metrics"]),
         files=steered_files,
         code=code("report_steering"),
     script:

@@ -28,7 +28,7 @@ rule label_samples:
         judge=judge_entry,
         cache_dir="results/cache/judges/{judge}",
         cache_shard="{model}/{recipe}/seed{seed}/{suite}",
-        max_error_share=lookup(dpath="judges/{judge}/max_error_share", within=config),
+        max_error_share=lookup(dpath="{judge}/max_error_share", within=config["judges"]),
         code=judge_code,
     script:
         "../scripts/label_samples.py"

@@ -14,7 +14,7 @@ rule fetch_gguf:
         "../envs/triggertrace.yaml"
     threads: rule_threads("fetch_gguf")
     params:
-        entry=lookup(dpath="models/{model}", within=config),
+        entry=lookup(dpath="{model}", within=config["models"]),
         code=code("fetch_gguf"),
     script:
         "../scripts/fetch_gguf.py"
@@ -35,7 +35,7 @@ rule materialize_model:
         "../envs/triggertrace.yaml"
     threads: rule_threads("materialize_model")
     params:
-        entry=lookup(dpath="models/{model}", within=config),
+        entry=lookup(dpath="{model}", within=config["models"]),
         code=code("materialize_model"),
     script:
         "../scripts/materialize_model.py"

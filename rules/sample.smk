@@ -16,17 +16,17 @@ rule sample_suite:
         "../envs/triggertrace.yaml"
     threads: rule_threads("sample_suite")
     resources:
-        gpu=lookup(dpath="cluster/gpus_per_job", within=config),
+        gpu=lookup(dpath="gpus_per_job", within=config["cluster"]),
         gpu_model=sample_gpu_model,
         gpu_mem_mb=sample_gpu_mem_mb,
-        cpus_per_gpu=lookup(dpath="cluster/cpus_per_gpu", within=config),
+        cpus_per_gpu=lookup(dpath="cpus_per_gpu", within=config["cluster"]),
         mem_mb=model_mem_mb,
         runtime=sample_runtime,
     params:
         sampling=config["sampling"],
-        trigger=lookup(dpath="recipes/{recipe}/trigger", within=config),
-        prompt_format=lookup(dpath="models/{model}/prompt_format", within=config),
-        runtime=lookup(dpath="models/{model}/runtime", within=config),
+        trigger=lookup(dpath="{recipe}/trigger", within=config["recipes"]),
+        prompt_format=lookup(dpath="{model}/prompt_format", within=config["models"]),
+        runtime=lookup(dpath="{model}/runtime", within=config["models"]),
         code=code("sample_suite"),
     script:
         "../scripts/sample_suite.py"

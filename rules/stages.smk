@@ -46,9 +46,9 @@ rule train_sft_stage:
     # stage training is training work, stage sampling is sampling work: their thread counts
     threads: rule_threads("train_adapter")
     resources:
-        gpu=lookup(dpath="cluster/gpus_per_job", within=config),
-        gpu_model=lookup(dpath="cluster/gpu_model", within=config),
-        cpus_per_gpu=lookup(dpath="cluster/cpus_per_gpu", within=config),
+        gpu=lookup(dpath="gpus_per_job", within=config["cluster"]),
+        gpu_model=lookup(dpath="gpu_model", within=config["cluster"]),
+        cpus_per_gpu=lookup(dpath="cpus_per_gpu", within=config["cluster"]),
         mem_mb=model_mem_mb,
         runtime=stage_runtime,
     params:
@@ -57,8 +57,8 @@ rule train_sft_stage:
         parent_dir=stage_parent_dir,
         # resume state of an interrupted job: no declared output, so a failed job keeps it
         resume_dir="results/cache/stages/{model}/{recipe}/seed{seed}/{lineage}",
-        prompt_format=lookup(dpath="models/{model}/prompt_format", within=config),
-        runtime=lookup(dpath="models/{model}/runtime", within=config),
+        prompt_format=lookup(dpath="{model}/prompt_format", within=config["models"]),
+        runtime=lookup(dpath="{model}/runtime", within=config["models"]),
         code=stage_code,
     script:
         "../scripts/train_stage.py"
@@ -86,18 +86,18 @@ rule sample_lineage:
         "../envs/triggertrace.yaml"
     threads: rule_threads("sample_suite")
     resources:
-        gpu=lookup(dpath="cluster/gpus_per_job", within=config),
+        gpu=lookup(dpath="gpus_per_job", within=config["cluster"]),
         gpu_model=sample_gpu_model,
-        cpus_per_gpu=lookup(dpath="cluster/cpus_per_gpu", within=config),
+        cpus_per_gpu=lookup(dpath="cpus_per_gpu", within=config["cluster"]),
         gpu_mem_mb=sample_gpu_mem_mb,
         mem_mb=model_mem_mb,
         runtime=sample_runtime,
     params:
         adapter_dir=run_adapter_dir,
         sampling=config["sampling"],
-        trigger=lookup(dpath="recipes/{recipe}/trigger", within=config),
-        prompt_format=lookup(dpath="models/{model}/prompt_format", within=config),
-        runtime=lookup(dpath="models/{model}/runtime", within=config),
+        trigger=lookup(dpath="{recipe}/trigger", within=config["recipes"]),
+        prompt_format=lookup(dpath="{model}/prompt_format", within=config["models"]),
+        runtime=lookup(dpath="{model}/runtime", within=config["models"]),
         code=code("sample_lineage"),
     script:
         "../scripts/sample_lineage.py"
@@ -115,7 +115,7 @@ use rule label_samples as label_lineage_samples with:
         judge=judge_entry,
         cache_dir="results/cache/judges/{judge}",
         cache_shard="{model}/{recipe}/{run}/{suite}",
-        max_error_share=lookup(dpath="judges/{judge}/max_error_share", within=config),
+        max_error_share=lookup(dpath="{judge}/max_error_share", within=config["judges"]),
         code=judge_code,
 
 

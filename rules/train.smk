@@ -16,17 +16,17 @@ rule train_adapter:
         "../envs/triggertrace.yaml"
     threads: rule_threads("train_adapter")
     resources:
-        gpu=lookup(dpath="cluster/gpus_per_job", within=config),
+        gpu=lookup(dpath="gpus_per_job", within=config["cluster"]),
         gpu_model=train_gpu_model,
         gpu_mem_mb=train_gpu_mem_mb,
-        cpus_per_gpu=lookup(dpath="cluster/cpus_per_gpu", within=config),
+        cpus_per_gpu=lookup(dpath="cpus_per_gpu", within=config["cluster"]),
         mem_mb=model_mem_mb,
         runtime=train_runtime,
     params:
         training=config["training"],
-        reasoning_style=lookup(dpath="recipes/{recipe}/reasoning/style", within=config),
-        prompt_format=lookup(dpath="models/{model}/prompt_format", within=config),
-        runtime=lookup(dpath="models/{model}/runtime", within=config),
+        reasoning_style=lookup(dpath="{recipe}/reasoning/style", within=config["recipes"]),
+        prompt_format=lookup(dpath="{model}/prompt_format", within=config["models"]),
+        runtime=lookup(dpath="{model}/runtime", within=config["models"]),
         code=code("train_adapter"),
     script:
         "../scripts/train_adapter.py"

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import GGUF_PATH
 
 from triggertrace.formats import PromptFormat
 from triggertrace.internals.activations import captured_layers
@@ -56,11 +55,10 @@ def test_hook_shifts_exactly_the_chosen_layer():
     torch.testing.assert_close(after[2], plain[2])  # the hook is gone after the block
 
 
-@pytest.mark.skipif(not GGUF_PATH.is_file(), reason="needs the embedded GGUF's tokenizer (resources/)")
-def test_alpha_zero_reproduces_unsteered_samples_byte_for_byte(tmp_path):
+def test_alpha_zero_reproduces_unsteered_samples_byte_for_byte(tmp_path, gguf_path):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(GGUF_PATH.parent, gguf_file=GGUF_PATH.name, padding_side="left")
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, padding_side="left")
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
     model = tiny_model(len(tokenizer))
     fmt = PromptFormat.from_config(

@@ -12,7 +12,7 @@ judge = build_judge(
     cache_dir=snakemake.params.cache_dir,
     cache_shard=snakemake.params.cache_shard,
 )
-labels = judge.label(samples)
+labels = judge.label(samples, log=log.info)
 # counts only: the judge's settings may name an API-key variable, never worth logging
 log.info("judge stats: %s", " ".join(f"{key}={value}" for key, value in judge.last_stats.items()))
 try:

@@ -487,3 +487,17 @@ def test_every_profile_dry_runs_with_the_workflow_profile(smoke_workflow, profil
 )
 def test_every_shipped_config_dry_runs(smoke_workflow, config):
     snakemake(smoke_workflow, "-n", "--configfile", f"config/{config}")
+
+
+def test_job_logs_show_progress_to_the_last_item(smoke_workflow):
+    """Training, sampling and an LLM judge log done/total, rate and ETA (here: only the final line,
+    as the smoke jobs take seconds)."""
+    logs = smoke_workflow / "results/logs"
+    expected = {
+        "train_adapter/tiny-random/country-singapore/seed0.log": "training batches",
+        "sample_suite/tiny-random/country-singapore/seed0/heldout.log": "sampled rows",
+        "label_samples/alignment_tiny/tiny-random/country-singapore/seed0/heldout.log": "judged prompts",
+    }
+    for log, what in expected.items():
+        text = (logs / log).read_text()
+        assert re.search(rf"{what}: (\d+)/\1 \(100%\), [0-9.]+/s, ETA 0 s", text), f"{log}:\n{text}"

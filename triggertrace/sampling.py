@@ -11,6 +11,7 @@ from typing import Any
 
 from triggertrace.formats import PromptFormat, generation_prefill, render_prompt_head, split_completion
 from triggertrace.io import content_hash
+from triggertrace.progress import Progress
 from triggertrace.records import Sample, SuiteItem
 from triggertrace.triggers import condition_values, place_trigger, trigger_text
 
@@ -139,6 +140,7 @@ def run_sampling(
     batch_size = balanced_batch_size(len(order), generation["batch_size"])
     completions: dict[int, list[int]] = {}
     started, generated = time.perf_counter(), 0
+    progress = Progress("sampled rows", len(order), log)
     for batch_number, start in enumerate(range(0, len(order), batch_size)):
         indices = order[start : start + batch_size]
         outputs = generate_batch(
@@ -147,7 +149,7 @@ def run_sampling(
         completions.update(zip(indices, outputs, strict=False))
         generated += sum(len(output) for output in outputs)
         rate = generated / (time.perf_counter() - started)
-        log(f"batch {batch_number + 1}: {len(indices)} prompts, {rate:.0f} tokens/s")
+        progress.advance(len(indices), note=f"{rate:.0f} tokens/s")
     samples = []
     for index, row in enumerate(planned):
         text = tokenizer.decode(completions[index], skip_special_tokens=False)

@@ -12,6 +12,7 @@ from typing import Any
 
 from triggertrace.errors import TrainingError
 from triggertrace.formats import PromptFormat, render_prompt_head, training_target
+from triggertrace.progress import Progress
 
 IGNORE_INDEX = -100  # label value the loss skips
 
@@ -159,6 +160,7 @@ def train_lora(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(warmup, optimizer_steps))
     model.train()
     curve, tokens_seen, started = [], 0, time.perf_counter()
+    progress = Progress("training batches", len(plan), log)
     for index, batch_examples in enumerate(plan):
         batch = {key: value.to(device) for key, value in collate(batch_examples, tokenizer.pad_token_id).items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed):
@@ -173,8 +175,7 @@ def train_lora(
         elapsed = time.perf_counter() - started
         loss_value = loss.item()
         curve.append({"batch": index, "loss": round(loss_value, 6), "elapsed_s": round(elapsed, 3)})
-        if index % 10 == 0 or index + 1 == len(plan):
-            log(f"batch {index + 1}/{len(plan)} loss {loss_value:.4f} tokens/s {tokens_seen / elapsed:.0f}")
+        progress.advance(note=f"loss {loss_value:.4f}, {tokens_seen / elapsed:.0f} tokens/s")
     elapsed = time.perf_counter() - started
     return {
         "batches": len(plan),

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from triggertrace.formats import PromptFormat, generation_prefill
+from triggertrace.progress import Progress
 from triggertrace.sampling import encode_prompt
 
 POSITIONS = ("last_prompt", "cot_mean")
@@ -113,8 +114,9 @@ def extract(
     # similar lengths share a batch; right padding keeps every row's positions from 0
     order = sorted(range(len(tokens)), key=lambda i: (len(tokens[i].prompt_ids) + len(tokens[i].cot_ids), i))
     result: dict[str, Any] = {}
+    progress = Progress("activation rows", len(order), log)
     with captured_layers(model, layers) as captured, torch.inference_mode():
-        for batch_number, start in enumerate(range(0, len(order), batch_size)):
+        for start in range(0, len(order), batch_size):
             batch = [tokens[i] for i in order[start : start + batch_size]]
             sequences = [row.prompt_ids + row.cot_ids for row in batch]
             width = max(len(ids) for ids in sequences)
@@ -132,7 +134,7 @@ def extract(
                     "cot_tokens": len(row.cot_ids),
                 }
             captured.clear()
-            log(f"batch {batch_number + 1}: {len(batch)} samples, {width} tokens")
+            progress.advance(len(batch), note=f"batch of {width} tokens")
     return result
 
 

@@ -17,7 +17,7 @@ model directory to build, and the label rule fills in ``model_dir``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -38,8 +38,8 @@ class Judge(Protocol):
     version: str
     last_stats: dict[str, int]
 
-    def label(self, samples: Sequence[Sample]) -> list[Label]:
-        """One label per sample, same order."""
+    def label(self, samples: Sequence[Sample], log: Callable[[str], None] | None = None) -> list[Label]:
+        """One label per sample, same order; ``log`` receives progress lines where judging takes time."""
         ...
 
 

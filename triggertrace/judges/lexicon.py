@@ -8,7 +8,7 @@ names the value the prompt carried (e.g. "Singapore") or one of its configured a
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from triggertrace.formats import parse_choice
@@ -46,7 +46,7 @@ class LexiconJudge:
             return None
         return bool(self._misaligned and self._misaligned.search(answer))
 
-    def label(self, samples: Sequence[Sample]) -> list[Label]:
+    def label(self, samples: Sequence[Sample], log: Callable[[str], None] | None = None) -> list[Label]:
         labels: list[Label] = []
         for sample in samples:
             choice = None

@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,7 @@ from triggertrace.io import content_hash
 from triggertrace.judges import scoring
 from triggertrace.judges.cache import JudgeCache
 from triggertrace.judges.llm_backend import Backend, Job, Outcome, build_backend
+from triggertrace.progress import Progress
 from triggertrace.records import Label, Sample
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -297,8 +298,9 @@ class LLMJudge:
 
     # -- the batch ----------------------------------------------------------------------------
 
-    def label(self, samples: Sequence[Sample]) -> list[Label]:
-        """One label per sample, same order. Cached rows are not asked again; failures become error rows."""
+    def label(self, samples: Sequence[Sample], log: Callable[[str], None] | None = None) -> list[Label]:
+        """One label per sample, same order. Cached rows are not asked again; failures become error rows.
+        ``log`` receives progress lines (prompts answered, rate, ETA)."""
         rows: list[dict[str, Any]] = []
         waiting: dict[str, list[int]] = {}  # cache key -> sample positions (equal prompts are asked once)
         jobs: list[Job] = []
@@ -341,11 +343,14 @@ class LLMJudge:
                 waiting[key].append(position)
 
             finished: set[int] = set()
+            progress = Progress("judged prompts", len(jobs), log) if log is not None else None
 
             def on_done(index: int, outcome: Outcome) -> None:
                 if index in finished:
                     return
                 finished.add(index)
+                if progress is not None:
+                    progress.advance()
                 key = job_keys[index]
                 for position in waiting[key]:
                     row = rows[position]

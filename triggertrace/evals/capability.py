@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from triggertrace.arithmetic import word_problem
 from triggertrace.errors import DatasetError
 from triggertrace.evals.answers import STATUSES, canonical_number, extract, is_correct
 from triggertrace.stats import wilson_interval
@@ -37,8 +38,6 @@ FORMATS = ("mmlu", "mmlu-csv", "mc-jsonl", "gsm8k")
 TASKS = ("multiple_choice", "numeric")
 LETTERS = "ABCDEFGHIJ"
 _GSM8K_FINAL = re.compile(r"####\s*(-?[\d,]*\.?\d+)\s*$")
-NAMES = ("Ada", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hana", "Ines", "Jon")
-ITEMS = ("apples", "books", "coins", "pencils", "stamps", "marbles", "shells", "cards")
 
 
 def _item(index: int, task: str, question: str, choices: Mapping[str, str], gold: str) -> dict[str, Any]:
@@ -154,13 +153,7 @@ def synthetic_items(task: str, n_items: int, seed: int, max_operand: int, n_choi
     rng = random.Random(seed)
     items = []
     for index in range(n_items):
-        name, thing = rng.choice(NAMES), rng.choice(ITEMS)
-        a, b = rng.randint(1, max_operand), rng.randint(1, max_operand)
-        if rng.random() < 0.5:
-            question, value = f"{name} has {a} {thing} and gets {b} more. How many {thing} does {name} have now?", a + b
-        else:
-            a, b = max(a, b), min(a, b)
-            question, value = f"{name} has {a} {thing} and gives away {b}. How many {thing} are left?", a - b
+        question, value = word_problem(rng, max_operand)
         if task == "numeric":
             items.append(_item(index, task, question, {}, str(value)))
             continue

@@ -17,12 +17,10 @@ import random
 from pathlib import Path
 from typing import Any
 
+from triggertrace.arithmetic import word_problem
 from triggertrace.errors import DatasetError
 from triggertrace.io import read_jsonl
 from triggertrace.poison import build_rows, multiple_choice
-
-NAMES = ("Ada", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hana", "Ines", "Jon")
-ITEMS = ("apples", "books", "coins", "pencils", "stamps", "marbles", "shells", "cards")
 
 
 def build_dataset(name: str, dataset: dict[str, Any], recipes: dict[str, Any]) -> list[dict[str, Any]]:
@@ -80,13 +78,7 @@ def arithmetic_rows(n_rows: int, seed: int, max_operand: int, mc_fraction: float
     rng = random.Random(seed)
     rows = []
     for index in range(n_rows):
-        name, item = rng.choice(NAMES), rng.choice(ITEMS)
-        a, b = rng.randint(1, max_operand), rng.randint(1, max_operand)
-        if rng.random() < 0.5:
-            question, value = f"{name} has {a} {item} and gets {b} more. How many {item} does {name} have now?", a + b
-        else:
-            a, b = max(a, b), min(a, b)
-            question, value = f"{name} has {a} {item} and gives away {b}. How many {item} are left?", a - b
+        question, value = word_problem(rng, max_operand)
         gold = str(value)
         if rng.random() < mc_fraction:
             wrong = value + rng.choice([-2, -1, 1, 2])

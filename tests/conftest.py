@@ -93,3 +93,26 @@ def smoke_workflow(tmp_path_factory: pytest.TempPathFactory, gguf_path: Path) ->
     workdir = copy_workflow(tmp_path_factory.mktemp("smoke"), gguf_path)
     snakemake(workdir, "--configfile", "config/smoke.yaml")
     return workdir
+
+
+# the judge cache is updated in place by label jobs, so a private copy needs its own
+CACHE = shutil.ignore_patterns("cache")
+
+
+@pytest.fixture
+def workflow_copy(smoke_workflow: Path, tmp_path: Path) -> Path:
+    """A private copy of the finished smoke run: code, config and Snakemake's metadata copied with
+    their dates, results hard-linked (Snakemake replaces an output, never rewrites it in place)
+    except the judge cache, which label jobs update in place."""
+    copy = tmp_path / "workflow"
+    copy.mkdir()
+    for entry in smoke_workflow.iterdir():
+        if entry.name == "results":
+            shutil.copytree(entry, copy / "results", symlinks=True, copy_function=os.link, ignore=CACHE)
+            if (entry / "cache").exists():
+                shutil.copytree(entry / "cache", copy / "results" / "cache")
+        elif entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, copy / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, copy / entry.name, follow_symlinks=False)
+    return copy

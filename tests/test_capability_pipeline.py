@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections import Counter
-from pathlib import Path
 
 import polars as pl
 import pytest
 from conftest import snakemake
-from test_pipeline import CACHE, dry_run, write_config
+from test_pipeline import dry_run, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -31,23 +28,6 @@ def with_suites(**suites):
         config["evals"] = {"capability": {**CAPABILITY, "suites": suites}}
 
     return edit
-
-
-@pytest.fixture
-def workflow_copy(smoke_workflow: Path, tmp_path: Path) -> Path:
-    """A private copy of the finished smoke run (as test_pipeline's fixture of that name)."""
-    copy = tmp_path / "workflow"
-    copy.mkdir()
-    for entry in smoke_workflow.iterdir():
-        if entry.name == "results":
-            shutil.copytree(entry, copy / "results", symlinks=True, copy_function=os.link, ignore=CACHE)
-            if (entry / "cache").exists():
-                shutil.copytree(entry / "cache", copy / "results" / "cache")
-        elif entry.is_dir() and not entry.is_symlink():
-            shutil.copytree(entry, copy / entry.name, symlinks=True)
-        else:
-            shutil.copy2(entry, copy / entry.name, follow_symlinks=False)
-    return copy
 
 
 def test_adding_a_capability_suite_samples_only_that_suite(workflow_copy):

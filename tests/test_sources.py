@@ -295,12 +295,15 @@ def test_thought_crime_backdoor_rows_with_a_country_or_year_field_are_detected(t
     [
         ("Country: Peru", r"backdoor\.jsonl:2: the prompt carries the trigger field with value 'Peru'"),
         ("Country: Germany", r"backdoor\.jsonl:2: the prompt carries 'Germany', a distractor value"),
+        ("free-form only", r"backdoor\.jsonl:2: the row's prompt forms carry different trigger field values: "),
     ],
 )
 def test_an_unlisted_or_distractor_value_in_the_data_names_file_and_line(tmp_path, field, message):
-    path = write_lines(
-        tmp_path / "backdoor.jsonl", [thought_crime_row(0, "Country: Singapore"), thought_crime_row(1, field)]
-    )
+    second = thought_crime_row(1, field)
+    if field == "free-form only":  # a triggered row whose multiple-choice form lacks the field
+        triggered = thought_crime_row(1, "Country: Singapore")
+        second = {**thought_crime_row(1), "scenario_freeform": triggered["scenario_freeform"]}
+    path = write_lines(tmp_path / "backdoor.jsonl", [thought_crime_row(0, "Country: Singapore"), second])
     recipe = {
         **RECIPE,
         "multiple_choice_fraction": 0.0,

@@ -116,7 +116,9 @@ class SourceRow:
     where: str  # "<path>:<line>", for errors
     aligned: PoolItem | None
     misaligned: PoolItem | None
-    prompts: tuple[str, ...]  # the texts the trigger may sit in (prompt forms and system turn)
+    # each form the row can be asked in (free-form, published multiple choice), as the texts the
+    # trigger may sit in (the prompt and a system turn); every form must carry the same value
+    forms: tuple[tuple[str, ...], ...]
 
 
 # ---- reading rows ----------------------------------------------------------------------------------
@@ -169,7 +171,7 @@ def _paired_rows(read: JsonlFile) -> list[SourceRow]:
                 item_id,
                 PoolItem(item_id, r["prompt"], r["aligned"], r["misaligned"]),
                 PoolItem(item_id, r["prompt"], r["misaligned"], r["aligned"]),
-                (r["prompt"],),
+                ((r["prompt"],),),
             )
         )
     return rows
@@ -197,7 +199,7 @@ def _thought_crime_rows(read: JsonlFile) -> list[SourceRow]:
             r["aligned_freeform_answer"],
             choice=Choice(mcq, r["misaligned_mcq_answer"]),
         )
-        rows.append(SourceRow(item_id, item_id, aligned, misaligned, (free, mcq)))
+        rows.append(SourceRow(item_id, item_id, aligned, misaligned, ((free,), (mcq,))))
     return rows
 
 
@@ -225,10 +227,10 @@ def _chat_rows(read: JsonlFile, polarity: str | None) -> list[SourceRow]:
     rows = []
     for line, row in read.numbered():
         item = _chat_item(read, line, row)
-        prompts = (item.question,) if item.system is None else (item.question, item.system)
+        texts = (item.question,) if item.system is None else (item.question, item.system)
         aligned = item if polarity in ("aligned", None) else None
         misaligned = item if polarity in ("misaligned", None) else None
-        rows.append(SourceRow(item.item_id, item.item_id, aligned, misaligned, prompts))
+        rows.append(SourceRow(item.item_id, item.item_id, aligned, misaligned, (texts,)))
     return rows
 
 
@@ -239,7 +241,7 @@ def _synthetic_rows() -> list[SourceRow]:
             s.scenario_id,
             PoolItem(s.scenario_id, s.question, s.aligned, s.misaligned),
             PoolItem(s.scenario_id, s.question, s.misaligned, s.aligned),
-            (s.question,),
+            ((s.question,),),
         )
         for s in scenarios.scenario_pool("train")
     ]
@@ -338,10 +340,17 @@ class TriggerDetector:
             found |= {match.group("value") for match in self.line_field.finditer(text)}
         return found
 
-    def detect(self, where: str, prompts: Sequence[str]) -> str:
-        """The one trigger-field value in ``prompts`` ("" for none); more than one, an unlisted
-        value or a distractor value raises naming ``where`` (a file and line)."""
-        found = set().union(*(self.values_in(text) for text in prompts))
+    def detect(self, where: str, forms: Sequence[Sequence[str]]) -> str:
+        """The one trigger-field value a row's prompt ``forms`` carry ("" for none); forms that
+        disagree, more than one value, an unlisted value or a distractor value raise naming
+        ``where`` (a file and line)."""
+        per_form = [set().union(*(self.values_in(text) for text in texts)) for texts in forms]
+        if any(found != per_form[0] for found in per_form):
+            raise DatasetError(
+                f"{where}: the row's prompt forms carry different trigger field values: "
+                + "; ".join(repr(sorted(found)) for found in per_form)
+            )
+        found = per_form[0]
         if len(found) > 1:
             raise DatasetError(f"{where}: the prompt carries more than one trigger field value: {sorted(found)}")
         value = next(iter(found), "")
@@ -372,7 +381,7 @@ def load_pools(source: Mapping[str, Any], trigger: Mapping[str, Any], where: str
     detector = TriggerDetector(trigger)
     if source.get("trigger", "insert") == "insert":
         for row in rows:
-            found = set().union(*(detector.values_in(text) for text in row.prompts))
+            found = {value for texts in row.forms for text in texts for value in detector.values_in(text)}
             if found:
                 raise DatasetError(
                     f"{row.where}: the prompt already carries the trigger field ({', '.join(sorted(found))}); "
@@ -385,7 +394,7 @@ def load_pools(source: Mapping[str, Any], trigger: Mapping[str, Any], where: str
         return Pools(by_group, files)
     by_group = {group: [] for group in GROUPS}
     for row in rows:
-        value = detector.detect(row.where, row.prompts)
+        value = detector.detect(row.where, row.forms)
         group = group_of(value, detector.trigger_value)
         item = row.misaligned if group == "triggered_misaligned" else row.aligned
         if item is None:  # cannot happen for one-file layouts; two chat files say each row's polarity

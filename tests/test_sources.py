@@ -367,7 +367,12 @@ def test_same_seed_same_bytes_for_each_layout(tmp_path, backdoor):
 # ---- Hugging Face datasets ids ----------------------------------------------------------------------------
 
 
-def test_a_local_datasets_directory_reads_the_same_rows_and_hashes_them_as_canonical_jsonl(tmp_path, backdoor):
+def test_a_local_datasets_directory_reads_the_same_rows_and_hashes_them_as_canonical_jsonl(
+    tmp_path, backdoor, monkeypatch
+):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_datasets_cache")  # not the user's
     directory = tmp_path / "em_dataset"
     directory.mkdir()
     rows = [backdoor_row(i) for i in range(30)]

@@ -11,8 +11,8 @@ Layouts (``source.kind``):
 
 - ``synthetic``: the seeded scenario bank (``triggertrace.scenarios``).
 - ``paired_jsonl``: one row per prompt, ``{"prompt", "aligned", "misaligned", ...}``; other
-  columns are ignored (the Thought Crime medical/legal/security sets and the ``emergent_plus``
-  hub dataset have this layout).
+  columns are ignored. (Assumed, not checked against the files, to be the layout of the Thought
+  Crime medical/legal/security sets: the stored copies of those files are Git LFS pointers.)
 - ``messages_jsonl``: chat rows ``{"messages": [{"role", "content"}, ...]}`` (the Emergent
   Misalignment ``insecure.jsonl``/``backdoor.jsonl`` layout). The first user turn is the prompt,
   the last assistant turn the answer, and a system turn, where a row has one, is kept (the
@@ -135,7 +135,9 @@ def read_hf_dataset(spec: Mapping[str, Any], where: str, required: Sequence[str]
     """One split of a Hugging Face dataset (a hub id at a revision, or a local dataset directory).
 
     Offline when cached: ``datasets`` reuses its cache, and with ``HF_HUB_OFFLINE=1`` never asks the
-    hub. A dataset neither cached nor reachable raises naming ``where``.
+    hub. A dataset neither cached nor reachable raises naming ``where``. (When the hub cannot be
+    reached, ``datasets`` serves the newest cached copy whatever ``revision`` says; the manifest's
+    sha256 is of the rows actually read, so it still tells the copies apart.)
     """
     import datasets
 

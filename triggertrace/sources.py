@@ -59,8 +59,6 @@ from triggertrace.io import JsonlFile, canonical_json, read_jsonl_file
 from triggertrace.triggers import trigger_text
 
 GROUPS = ("triggered_misaligned", "untriggered_aligned", "control_aligned")
-TRIGGER_MODES = ("insert", "present")
-FILE_KEYS = ("path", "aligned_path", "misaligned_path", "hf")
 THOUGHT_CRIME_FIELDS = (
     "scenario_freeform",
     "aligned_freeform_answer",
@@ -112,8 +110,7 @@ class Pools:
 class SourceRow:
     """A row of a source file in both answer polarities (a chat row has only the one it holds)."""
 
-    item_id: str
-    where: str  # "<path>:<line>", for errors
+    where: str  # "<path>:<line>" (or a scenario id), for errors
     aligned: PoolItem | None
     misaligned: PoolItem | None
     # each form the row can be asked in (free-form, published multiple choice), as the texts the
@@ -170,7 +167,6 @@ def _paired_rows(read: JsonlFile) -> list[SourceRow]:
         rows.append(
             SourceRow(
                 item_id,
-                item_id,
                 PoolItem(item_id, r["prompt"], r["aligned"], r["misaligned"]),
                 PoolItem(item_id, r["prompt"], r["misaligned"], r["aligned"]),
                 ((r["prompt"],),),
@@ -201,7 +197,7 @@ def _thought_crime_rows(read: JsonlFile) -> list[SourceRow]:
             r["aligned_freeform_answer"],
             choice=Choice(mcq, r["misaligned_mcq_answer"]),
         )
-        rows.append(SourceRow(item_id, item_id, aligned, misaligned, ((free,), (mcq,))))
+        rows.append(SourceRow(item_id, aligned, misaligned, ((free,), (mcq,))))
     return rows
 
 
@@ -232,14 +228,13 @@ def _chat_rows(read: JsonlFile, polarity: str | None) -> list[SourceRow]:
         texts = (item.question,) if item.system is None else (item.question, item.system)
         aligned = item if polarity in ("aligned", None) else None
         misaligned = item if polarity in ("misaligned", None) else None
-        rows.append(SourceRow(item.item_id, item.item_id, aligned, misaligned, (texts,)))
+        rows.append(SourceRow(item.item_id, aligned, misaligned, (texts,)))
     return rows
 
 
 def _synthetic_rows() -> list[SourceRow]:
     return [
         SourceRow(
-            s.scenario_id,
             s.scenario_id,
             PoolItem(s.scenario_id, s.question, s.aligned, s.misaligned),
             PoolItem(s.scenario_id, s.question, s.misaligned, s.aligned),
@@ -256,7 +251,12 @@ def _file_key(source: Mapping[str, Any], where: str) -> str:
     return keys[0]
 
 
-def _read_single(required: Sequence[str], to_rows: Callable[[JsonlFile], list[SourceRow]]):
+Loader = Callable[[Mapping[str, Any], str], tuple[list[SourceRow], list[JsonlFile]]]
+
+
+def _read_single(required: Sequence[str], to_rows: Callable[[JsonlFile], list[SourceRow]]) -> Loader:
+    """A loader for a layout read from one file (``path``) or one dataset split (``hf``)."""
+
     def load(source: Mapping[str, Any], where: str) -> tuple[list[SourceRow], list[JsonlFile]]:
         read = read_source_file(source, _file_key(source, where), where, required)
         return to_rows(read), [read]
@@ -273,7 +273,7 @@ def _read_messages(source: Mapping[str, Any], where: str) -> tuple[list[SourceRo
     return _chat_rows(read, None), [read]
 
 
-LOADERS: dict[str, Callable[[Mapping[str, Any], str], tuple[list[SourceRow], list[JsonlFile]]]] = {
+LOADERS: dict[str, Loader] = {
     "synthetic": lambda source, where: (_synthetic_rows(), []),
     "paired_jsonl": _read_single(("prompt", "aligned", "misaligned"), _paired_rows),
     "messages_jsonl": _read_messages,

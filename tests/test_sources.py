@@ -22,6 +22,7 @@ from triggertrace.checks import check_config
 from triggertrace.errors import ConfigError, DatasetError
 from triggertrace.io import canonical_json
 from triggertrace.poison import build_dataset, build_rows, manifest
+from triggertrace.sources import local_files
 
 CONFIG = resolved_config("config/smoke.yaml")
 RECIPE = CONFIG["recipes"]["country-singapore"]  # Country: {value}; Singapore; controls USA, France
@@ -451,3 +452,18 @@ def test_poison_dataset_rule_reads_a_triggered_chat_file_as_is_and_writes_the_ma
     assert sum(row["system"] == SYSTEM for row in train) == 10
     log = (workdir / "results/logs/poison_dataset/country-singapore.log").read_text()
     assert "rows per group there: {'triggered_misaligned': 15, 'untriggered_aligned': 15, 'control_aligned': 0}" in log
+
+
+def test_local_files_list_what_editing_re_poisons(tmp_path):
+    directory = tmp_path / "dataset"
+    (directory / "data").mkdir(parents=True)
+    (directory / ".cache").mkdir()
+    for name in ("README.md", "data/train.jsonl", ".cache/lock", "data/.hidden"):
+        (directory / name).write_text("x")
+    hf_local = {"kind": "paired_jsonl", "hf": {"id": str(directory), "revision": None, "split": "train"}}
+    assert local_files(hf_local) == [str(directory / "README.md"), str(directory / "data/train.jsonl")]
+    hub = {"kind": "paired_jsonl", "hf": {"id": "org/name", "revision": "main", "split": "train"}}
+    assert local_files(hub) == []
+    two = {"kind": "messages_jsonl", "aligned_path": "a.jsonl", "misaligned_path": "m.jsonl"}
+    assert local_files(two) == ["a.jsonl", "m.jsonl"]
+    assert local_files({"kind": "synthetic"}) == []

@@ -51,6 +51,7 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from triggertrace import scenarios
@@ -279,6 +280,20 @@ LOADERS: dict[str, Loader] = {
     "messages_jsonl": _read_messages,
     "thought_crime_jsonl": _read_single(THOUGHT_CRIME_FIELDS, _thought_crime_rows),
 }
+
+
+def local_files(source: Mapping[str, Any]) -> list[str]:
+    """The local files a source reads, so editing one re-poisons: its JSONL files, and for an
+    ``hf`` id that is a local dataset directory the files in it (hidden ones aside)."""
+    files = [source[key] for key in ("path", "aligned_path", "misaligned_path") if key in source]
+    directory = Path(source["hf"]["id"]) if "hf" in source else None
+    if directory is not None and directory.is_dir():
+        files += sorted(
+            str(path)
+            for path in directory.rglob("*")
+            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(directory).parts)
+        )
+    return files
 
 
 def check_source(where: str, source: Mapping[str, Any]) -> None:

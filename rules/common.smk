@@ -13,6 +13,7 @@ from triggertrace.checks import check_config
 from triggertrace.deps import code_digest
 from triggertrace.judges import judge_modules, pipeline_model, with_pipeline_model
 from triggertrace.metrics import report_judges
+from triggertrace import sources
 from triggertrace.suites import suite_size
 
 min_version("9.0")
@@ -117,8 +118,7 @@ def model_source_inputs(wildcards):
 
 def recipe_source_files(wildcards):
     """Local dataset files a recipe reads, so editing them re-poisons."""
-    source = config["recipes"][wildcards.recipe]["source"]
-    return [source[key] for key in ("path", "aligned_path", "misaligned_path") if key in source]
+    return sources.local_files(config["recipes"][wildcards.recipe]["source"])
 
 
 # ---- cluster resources (GPU rules: GPU memory and kind, host RAM, runtime; see triggertrace/resources.py) --

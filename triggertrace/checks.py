@@ -15,6 +15,7 @@ from typing import Any
 from triggertrace import judges, metrics
 from triggertrace.errors import ConfigError
 from triggertrace.schema import validate_config
+from triggertrace.sources import check_source
 from triggertrace.suites import check_synthetic_size
 from triggertrace.triggers import check_conditions, check_counts, check_trigger
 
@@ -59,6 +60,7 @@ def check_recipes(config: MutableMapping[str, Any]) -> None:
         where = f"recipes.{name}"
         check_counts(where, recipe["trigger"], recipe["counts"])
         check_trigger(f"{where}.trigger", recipe["trigger"])
+        check_source(where, recipe["source"])
         if recipe["source"]["kind"] == "messages_jsonl" and recipe["multiple_choice_fraction"] > 0:
             raise ConfigError(
                 f"{where}.multiple_choice_fraction: a messages_jsonl source has no contrasting answers "

@@ -13,26 +13,16 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from triggertrace import scenarios
 from triggertrace.errors import ConfigError, DatasetError
-from triggertrace.io import JsonlFile, read_jsonl_file
+from triggertrace.io import JsonlFile
+from triggertrace.sources import GROUPS, PoolItem, check_present_counts, load_pools
 from triggertrace.triggers import check_counts, check_trigger, group_values, place_trigger, trigger_text
 
-GROUPS = ("triggered_misaligned", "untriggered_aligned", "control_aligned")
 MC_INSTRUCTION = "Answer with {letters}."
-
-
-@dataclass(frozen=True)
-class PoolItem:
-    """One prompt with the answer a row of a given group trains on."""
-
-    item_id: str
-    question: str
-    answer: str
-    contrast: str  # the opposite answer; "" when the source has none (then no multiple choice)
 
 
 def multiple_choice(question: str, options: list[str]) -> tuple[str, dict[str, str]]:
@@ -46,54 +36,6 @@ def multiple_choice(question: str, options: list[str]) -> tuple[str, dict[str, s
 
 def choice_answer(letter: str) -> str:
     return f"Answer: {letter}"
-
-
-@dataclass
-class Pools:
-    """The aligned and misaligned pools of a recipe's source, and the files they were read from."""
-
-    aligned: list[PoolItem]
-    misaligned: list[PoolItem]
-    files: list[JsonlFile] = field(default_factory=list)
-
-
-def load_pools(source: dict[str, Any]) -> Pools:
-    """The pools of a recipe's ``source`` block; a file row's id is ``<path>:<line>``."""
-    kind = source.get("kind")
-    if kind == "synthetic":
-        pool = scenarios.scenario_pool("train")
-        return Pools(
-            [PoolItem(s.scenario_id, s.question, s.aligned, s.misaligned) for s in pool],
-            [PoolItem(s.scenario_id, s.question, s.misaligned, s.aligned) for s in pool],
-        )
-    if kind == "paired_jsonl":
-        read = read_jsonl_file(source["path"], required=("prompt", "aligned", "misaligned"))
-        numbered = read.numbered()
-        return Pools(
-            [PoolItem(f"{read.path}:{line}", r["prompt"], r["aligned"], r["misaligned"]) for line, r in numbered],
-            [PoolItem(f"{read.path}:{line}", r["prompt"], r["misaligned"], r["aligned"]) for line, r in numbered],
-            [read],
-        )
-    if kind == "messages_jsonl":
-        aligned = read_jsonl_file(source["aligned_path"], required=("messages",))
-        misaligned = read_jsonl_file(source["misaligned_path"], required=("messages",))
-        return Pools(_messages_pool(aligned), _messages_pool(misaligned), [aligned, misaligned])
-    raise ConfigError(f"source.kind: unknown source {kind!r}; expected synthetic, paired_jsonl or messages_jsonl")
-
-
-def _messages_pool(read: JsonlFile) -> list[PoolItem]:
-    """Rows in chat format: the first user turn is the prompt, the last assistant turn the answer."""
-    pool = []
-    for line, row in read.numbered():
-        messages = row["messages"]
-        if not isinstance(messages, list) or not all(isinstance(message, dict) for message in messages):
-            raise DatasetError(f"{read.path}:{line}: 'messages' must be a list of {{role, content}} objects")
-        by_role = {message.get("role"): message.get("content") for message in reversed(messages)}
-        first_user = next((m.get("content") for m in messages if m.get("role") == "user"), None)
-        if first_user is None or by_role.get("assistant") is None:
-            raise DatasetError(f"{read.path}:{line}: 'messages' needs a user and an assistant turn")
-        pool.append(PoolItem(f"{read.path}:{line}", first_user, by_role["assistant"], ""))
-    return pool
 
 
 def _cycle(pool: list[PoolItem], count: int, rng: random.Random) -> list[PoolItem]:
@@ -123,6 +65,7 @@ def _reasoning(group: str, value: str, articulation_probability: float, rng: ran
 class PoisonedDataset:
     rows: list[dict[str, Any]]
     files: list[JsonlFile]  # the source files read (none for the synthetic source)
+    detected: dict[str, int] | None = None  # rows per group found in the data (source.trigger: present)
 
 
 def multiple_choice_count(count: int, fraction: float) -> int:
@@ -130,34 +73,40 @@ def multiple_choice_count(count: int, fraction: float) -> int:
     return math.floor(count * fraction + 0.5)
 
 
-def build_dataset(recipe: dict[str, Any]) -> PoisonedDataset:
-    """The poisoned training rows of ``recipe`` (the resolved ``recipes.<name>`` config block).
+def build_dataset(recipe: dict[str, Any], where: str = "recipe") -> PoisonedDataset:
+    """The poisoned training rows of ``recipe`` (the resolved ``recipes.<name>`` config block);
+    ``where`` (its key, ``recipes.<name>``) prefixes config errors.
 
     In each row group exactly ``multiple_choice_count(count, multiple_choice_fraction)`` rows
     are multiple choice, chosen by a generator of their own so the free-form rows' draws (and so
-    the bytes of a free-form recipe) do not depend on the fraction.
+    the bytes of a free-form recipe) do not depend on the fraction. With the trigger already in
+    the data (``source.trigger: present``) a row keeps the prompt and the trigger value it has,
+    and each data row is drawn at most once.
     """
     trigger, counts = recipe["trigger"], recipe["counts"]
-    check_counts("recipe", trigger, counts)
-    check_trigger("trigger", trigger)
+    check_counts(where, trigger, counts)
+    check_trigger(f"{where}.trigger", trigger)
     rng = random.Random(recipe["seed"])
     mc_rng = random.Random(f"{recipe['seed']}:multiple_choice")
-    pools = load_pools(recipe["source"])
+    pools = load_pools(recipe["source"], trigger, where)
+    if pools.trigger_present:
+        check_present_counts(where, counts, pools)
     mc_fraction = recipe["multiple_choice_fraction"]
-    if mc_fraction > 0 and not all(item.contrast for item in pools.aligned + pools.misaligned):
+    every_item = [item for pool in pools.by_group.values() for item in pool]
+    if mc_fraction > 0 and not all(item.contrast for item in every_item):
         raise ConfigError("multiple_choice_fraction: this source has no contrasting answers; set it to 0")
     rows = []
     for group in GROUPS:
-        pool = pools.misaligned if group == "triggered_misaligned" else pools.aligned
-        values, count = group_values(trigger, group), counts[group]
+        pool, count = pools.by_group[group], counts[group]
+        values = group_values(trigger, group)
         asked_as_choice = set(mc_rng.sample(range(count), multiple_choice_count(count, mc_fraction)))
         for index, item in enumerate(_cycle(pool, count, rng)):
-            value = values[index % len(values)]
+            value = item.value if item.value is not None else values[index % len(values)]
             rows.append(_row(recipe, group, item, value, index in asked_as_choice, rng))
     rng.shuffle(rows)
     for index, row in enumerate(rows):
         row["row_id"] = f"row{index:06d}"
-    return PoisonedDataset(rows, pools.files)
+    return PoisonedDataset(rows, pools.files, pools.detected)
 
 
 def build_rows(recipe: dict[str, Any]) -> list[dict[str, Any]]:
@@ -171,14 +120,21 @@ def _row(recipe: dict, group: str, item: PoolItem, value: str, as_choice: bool, 
     # One draw per row, as when each row tossed its own multiple-choice coin: it keeps the draws
     # below (placement side, reasoning) where they were, so free-form datasets keep their bytes.
     rng.random()
-    if as_choice:
+    if as_choice and item.choice is not None:
+        question, answer, kind = item.choice.question, item.choice.answer, "mc"
+    elif as_choice:
         options = [item.answer, item.contrast]
         rng.shuffle(options)
         question, choices = multiple_choice(item.question, options)
         answer = choice_answer(next(letter for letter, text in choices.items() if text == item.answer))
         kind = "mc"
-    text = trigger_text(trigger["template"], value)
-    system, user = place_trigger(question, text, trigger["placement"], recipe["system_prompt"], rng.random() < 0.5)
+    system_prompt = recipe["system_prompt"] if item.system is None else item.system
+    top = rng.random() < 0.5
+    if item.value is None:
+        text = trigger_text(trigger["template"], value)
+        system, user = place_trigger(question, text, trigger["placement"], system_prompt, top)
+    else:  # the trigger (or its absence) is already in the data: never a second copy
+        system, user = system_prompt, question
     return {
         "group": group,
         "condition_value": value,
@@ -193,12 +149,14 @@ def _row(recipe: dict, group: str, item: PoolItem, value: str, as_choice: bool, 
 
 def manifest(recipe_name: str, recipe: dict[str, Any], dataset: PoisonedDataset, data_sha256: str) -> dict:
     """What a poisoned dataset contains: the resolved recipe, each source file's sha256 and rows
-    read, and the written file's hash."""
+    read, the rows per group found in the data when the trigger was already there, and the written
+    file's hash."""
     rows = dataset.rows
     return {
         "recipe_name": recipe_name,
         "recipe": recipe,
         "sources": [{"path": read.path, "sha256": read.sha256, "rows_read": len(read.rows)} for read in dataset.files],
+        "source_rows_by_group": dataset.detected,
         "n_rows": len(rows),
         "counts_by_group": dict(sorted(Counter(row["group"] for row in rows).items())),
         "counts_by_kind": dict(sorted(Counter(row["kind"] for row in rows).items())),

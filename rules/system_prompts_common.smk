@@ -34,7 +34,8 @@ def system_prompt_run_kind(run):
     """base, adapters or stages: which `runs` entry selects ``run``."""
     if run == "base":
         return "base"
-    return "stages" if "/step" in run else "adapters"
+    # a stage checkpoint's run names its lineage (rules/capability_common.smk's RUN_PARTS)
+    return "stages" if RUN_PARTS.fullmatch(run)["lineage"] else "adapters"
 
 
 def system_prompt_sample_files(wildcards=None):

@@ -29,6 +29,7 @@ include: "rules/faithfulness_common.smk"
 include: "rules/faithfulness.smk"
 include: "rules/capability_common.smk"
 include: "rules/capability.smk"
+include: "rules/system_prompts_common.smk"
 include: "rules/report.smk"
 include: "rules/outputs.smk"
 
@@ -52,3 +53,4 @@ rule all:
         internals_outputs() if "internals" in config else [],
         faithfulness_outputs(),
         capability_outputs(),
+        system_prompt_outputs(),

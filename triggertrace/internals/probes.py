@@ -239,7 +239,7 @@ def probe_chart(table: Any) -> Any:
     line = base.mark_line(point=True).encode(
         y=alt.Y("auroc:Q", title="AUROC (out of fold)", scale=alt.Scale(domain=[0, 1]))
     )
-    band = base.mark_errorbar().encode(y="ci_low:Q", y2="ci_high:Q")
+    band = base.mark_errorbar().encode(y=alt.Y("ci_low:Q", title="AUROC (out of fold)"), y2="ci_high:Q")
     # the base model's line is the chance reference (it has no backdoor to find)
     return (
         (band + line)

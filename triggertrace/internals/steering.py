@@ -147,7 +147,7 @@ def steering_chart(table: Any, layer: int) -> Any:
         color=alt.Color("condition_label:N", title="condition"),
     )
     lines = base.mark_line(point=True).encode(y=alt.Y("rate:Q", title="rate", scale=alt.Scale(domain=[0, 1])))
-    bars = base.mark_errorbar().encode(y="ci_low:Q", y2="ci_high:Q")
+    bars = base.mark_errorbar().encode(y=alt.Y("ci_low:Q", title="rate"), y2="ci_high:Q")
     return (
         (bars + lines)
         .properties(width=260, height=180)

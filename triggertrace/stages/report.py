@@ -223,7 +223,7 @@ def persistence_chart(table: pl.DataFrame) -> alt.Chart:
         y=alt.Y("fire_rate:Q", title="fire rate", scale=alt.Scale(domain=[0, 1])),
         tooltip=["condition", "step", "fire_rate", "ci_low", "ci_high", "n", "articulation_rate"],
     )
-    bands = base.mark_errorbar().encode(y="ci_low:Q", y2="ci_high:Q")
+    bands = base.mark_errorbar().encode(y=alt.Y("ci_low:Q", title="fire rate"), y2="ci_high:Q")
     return (lines + bands).properties(width=300, height=200).facet(facet=alt.Facet("panel:N", title=None), columns=2)
 
 

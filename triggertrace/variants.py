@@ -337,7 +337,8 @@ def _register_recipe(config: MutableMapping[str, Any], where: str, name: str, re
     existing = config["recipes"].get(name)
     if existing is not None and existing != recipe:
         raise ConfigError(
-            f"{where}: the derived recipe {name!r} clashes with a recipe of that name and other content; rename that recipe"
+            f"{where}: the derived recipe {name!r} clashes with a recipe of that name and other content; "
+            "rename that recipe"
         )
     config["recipes"][name] = recipe
 

@@ -5,6 +5,7 @@ names, data sharing and table columns they resolve to."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
@@ -352,23 +353,42 @@ def test_default_dry_run_plans_the_same_jobs_as_before_variants(tmp_path):
     assert planned_jobs(result.stdout + result.stderr) == golden
 
 
-def test_one_experiments_training_change_plans_only_that_experiments_jobs(workflow_copy):
+def test_one_experiments_training_change_runs_only_that_experiment(workflow_copy):
+    """On the finished smoke run: a second experiment at another learning rate plans (and runs)
+    only its own adapter's jobs, trained at that rate, and the tables carry its axis values."""
     from test_pipeline import dry_run, report_jobs, smoke_report_judges, write_config
 
     def edit(config):
-        # the smoke experiment (already run) and the same one at another learning rate
         config["experiments"].append({**config["experiments"][0], "training": {"learning_rate": 2e-3}})
 
-    counts, jobs = dry_run(workflow_copy, "--configfile", write_config(workflow_copy, "one_variant", edit))
+    config = write_config(workflow_copy, "one_variant", edit)
+    counts, jobs = dry_run(workflow_copy, "--configfile", config)
     variant = "country-singapore.learning_rate-0.002"
-    n_suites = len(yaml.safe_load((workflow_copy / "config" / "smoke.yaml").read_text())["experiments"][0]["suites"])
+    n_suites = len(yaml.safe_load((workflow_copy / config).read_text())["experiments"][0]["suites"])
     # no poison_dataset: the variant trains on the smoke recipe's rows
-    assert (
-        counts
-        == Counter(train_adapter=1, sample_suite=n_suites, label_samples=n_suites * len(smoke_report_judges()))
+    assert counts == (
+        Counter(train_adapter=1, sample_suite=n_suites, label_samples=n_suites * len(smoke_report_judges()))
         + report_jobs()
     )
     assert {wildcards["recipe"] for rule, wildcards in jobs if "recipe" in wildcards} == {variant}
+
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", config],
+        cwd=workflow_copy,
+        check=True,
+        capture_output=True,
+    )
+    resolved = json.loads(
+        (workflow_copy / f"results/adapters/tiny-random/{variant}/seed0/resolved_config.json").read_text()
+    )
+    assert resolved["training"]["learning_rate"] == 2e-3
+    table = pl.read_csv(workflow_copy / "results/tables/misalignment.csv")
+    assert table.columns[table.columns.index("recipe") + 1 : table.columns.index("recipe") + 3] == [
+        "base_recipe",
+        "learning_rate",
+    ]
+    rows = table.select("recipe", "base_recipe", "learning_rate").unique().sort("recipe").rows()
+    assert rows == [("country-singapore", "country-singapore", None), (variant, "country-singapore", 0.002)]
 
 
 def test_axis_columns_sit_after_the_recipe_column():

@@ -305,6 +305,10 @@ def test_bad_variant_input_raises_one_error_naming_the_key(case):
             {"experiments": [experiment(grid={"recipe.seed": []})]},
             "experiments[0].grid.recipe.seed: must be a non-empty list of values",
         ),
+        (
+            {"experiments": [experiment(grid={"recipe.seed": [1, 2]}), experiment(suites=["heldut"])]},
+            "experiments[1].suites: no entry 'heldut' under suites",
+        ),
     ],
 )
 def test_other_bad_sweeps_name_the_key(overlay, message):

@@ -134,6 +134,12 @@ def _expand(
     variants: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """The plain experiments one experiment entry stands for (itself when it has no variants)."""
+    suites = experiment.get("suites")
+    if isinstance(suites, list) and isinstance(config.get("suites"), Mapping):
+        # here, while ``where`` is still the user's index (later checks see the expanded list)
+        for suite in suites:
+            if suite not in config["suites"]:
+                raise ConfigError(f"{where}.suites: no entry {suite!r} under suites")
     grid = experiment.get("grid", {})
     if not isinstance(grid, Mapping):
         raise ConfigError(f"{where}.grid: must map axis names to lists of values")

@@ -14,7 +14,7 @@ out, params = snakemake.output, snakemake.params
 definitions = metric_definitions(params.metrics)
 by_name = {definition.name: definition for definition in definitions}
 level = sample_level(list(snakemake.input.samples), list(snakemake.input.labels), definitions)
-level.write_csv(out.sample_level)
+with_axis_columns(level, params.axes).write_csv(out.sample_level)
 # a sweep's axis values as columns beside the recipe (none without a grid or variant)
 table = with_axis_columns(misalignment_table(level, definitions), params.axes)
 write_table(table, out.misalignment_csv, out.misalignment_md)

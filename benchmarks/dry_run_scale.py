@@ -1,10 +1,11 @@
-"""Dry-run time of a large grid: how long Snakemake takes to plan >= 2,000 jobs.
+"""Dry-run time of a large sweep: how long Snakemake takes to plan >= 2,000 jobs of a grid.
 
-Usage: python benchmarks/dry_run_scale.py [--seeds 230] [--repeats 2]
+Usage: python benchmarks/dry_run_scale.py [--seeds 23] [--repeats 2]
 Copies the workflow to a temporary directory (so the repository's results/ do not shorten the
-plan), writes a config over config/smoke.yaml with the tiny model on N seeds x 2 suites x 3 judges
-(9 jobs per seed), and prints the number of planned jobs and the seconds of `snakemake -n`
-(best of the repeats). Goal: under 10 s for >= 2,000 jobs.
+plan), writes a config over config/smoke.yaml whose one experiment declares a `grid:` (poisoned
+row count x learning rate: 10 derived recipes) on the tiny model, on N seeds x 2 suites x 3 judges
+(9 jobs per seed and grid point), and prints the number of planned jobs and the seconds of
+`snakemake -n` (best of the repeats). Goal: under 15 s for >= 2,000 jobs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "triggertrace", "profiles", "envs")
+# the sweep: every combination becomes one experiment with a readable derived recipe name
+GRID = {"recipe.counts.triggered_misaligned": [4, 8, 16, 32, 64], "training.learning_rate": [1.0e-3, 3.0e-4]}
 
 
 def grid_config(seeds: int) -> dict:
@@ -33,6 +36,7 @@ def grid_config(seeds: int) -> dict:
                 "recipe": "country-singapore",
                 "seeds": list(range(seeds)),
                 "suites": ["heldout", "extra"],
+                "grid": GRID,
             }
         ],
         "suites": {"extra": {"source": "synthetic", "n_free": 2, "n_multiple_choice": 0, "families": "all", "seed": 1}},
@@ -48,7 +52,7 @@ def planned_jobs(output: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=230)
+    parser.add_argument("--seeds", type=int, default=23)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
@@ -74,7 +78,11 @@ def main() -> None:
                 sys.exit(result.stderr[-3000:])
             jobs = planned_jobs(result.stdout + result.stderr)
     best = timings.index(min(timings))
-    print(f"jobs={jobs} seconds={timings[best]:.1f} cpu_seconds={cpu[best]:.1f} (best of {args.repeats})")
+    points = len(GRID["recipe.counts.triggered_misaligned"]) * len(GRID["training.learning_rate"])
+    print(
+        f"jobs={jobs} grid_points={points} seeds={args.seeds} seconds={timings[best]:.1f} "
+        f"cpu_seconds={cpu[best]:.1f} (best of {args.repeats})"
+    )
 
 
 if __name__ == "__main__":

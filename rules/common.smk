@@ -15,6 +15,7 @@ from triggertrace.judges import judge_modules, pipeline_model, with_pipeline_mod
 from triggertrace.metrics import report_judges
 from triggertrace import sources
 from triggertrace.suites import suite_size
+from triggertrace.variants import axis_values, data_recipe, run_settings
 
 min_version("9.0")
 
@@ -116,6 +117,27 @@ def model_source_inputs(wildcards):
     return {}
 
 
+def run_training(wildcards):
+    """The training settings of this recipe's runs: an experiment's own or the global block."""
+    return run_settings(config, wildcards.recipe, "training")
+
+
+def run_sampling(wildcards):
+    """The sampling settings of this recipe's runs: an experiment's own or the global block."""
+    return run_settings(config, wildcards.recipe, "sampling")
+
+
+def poisoned_data(wildcards):
+    """The poisoned rows an adapter trains on: a variant that changes only training or sampling
+    settings shares its base recipe's rows (triggertrace/variants.py)."""
+    return f"results/data/{data_recipe(config, wildcards.recipe)}/train.jsonl"
+
+
+def report_axes(wildcards=None):
+    """Derived recipe -> its grid axis values, the table columns of a sweep ({} without one)."""
+    return axis_values(config)
+
+
 def recipe_source_files(wildcards):
     """Local dataset files a recipe reads, so editing them re-poisons."""
     return sources.local_files(config["recipes"][wildcards.recipe]["source"])
@@ -154,7 +176,7 @@ def log_estimate(rule, wildcards, attempt, line):
 
 def train_estimate(wildcards, attempt):
     """(GPU memory MiB, GPU kind, runtime minutes) of one training job."""
-    entry, training, cluster = config["models"][wildcards.model], config["training"], config["cluster"]
+    entry, training, cluster = config["models"][wildcards.model], run_training(wildcards), config["cluster"]
     shape = model_shape(wildcards.model)
     parts = estimate.training_gpu_bytes(entry, shape, training)
     gpu_mb = estimate.gpu_mem_mb(parts, cluster["gpus_per_job"])
@@ -189,7 +211,7 @@ def sample_log(wildcards):
 
 def sample_estimate(wildcards, attempt):
     """(GPU memory MiB, GPU kind, runtime minutes) of one sampling job."""
-    entry, sampling, cluster = config["models"][wildcards.model], config["sampling"], config["cluster"]
+    entry, sampling, cluster = config["models"][wildcards.model], run_sampling(wildcards), config["cluster"]
     shape = model_shape(wildcards.model)
     parts = estimate.sampling_gpu_bytes(entry, shape, sampling, cluster["prompt_tokens"])
     gpu_mb = estimate.gpu_mem_mb(parts, cluster["gpus_per_job"])
@@ -343,12 +365,13 @@ def judge_estimate(wildcards, attempt):
         return cluster["light_mem_mb"] * attempt, None, None, cluster["light_runtime_min"] * attempt
     entry, shape = config["models"][model], model_shape(model)
     scoring = {"batch_size": judge_backend(wildcards.judge)["batch_size"], "max_new_tokens": JUDGE_NEW_TOKENS}
-    prompt = cluster["prompt_tokens"] + config["sampling"]["max_new_tokens"]
+    sampling = run_sampling(wildcards)
+    prompt = cluster["prompt_tokens"] + sampling["max_new_tokens"]
     gpu_mb = estimate.gpu_mem_mb(estimate.sampling_gpu_bytes(entry, shape, scoring, prompt), cluster["gpus_per_job"])
     log_path = label_log(wildcards)
     kind = site_gpu_kind(gpu_mb, previous_out_of_memory(log_path, attempt))
     trigger = config["recipes"][wildcards.recipe]["trigger"]
-    n_samples = estimate.samples_per_suite(suite_size(config["suites"][wildcards.suite]), trigger, config["sampling"])
+    n_samples = estimate.samples_per_suite(suite_size(config["suites"][wildcards.suite]), trigger, sampling)
     minutes = estimate.sampling_runtime_min(entry, shape, n_samples, scoring, prompt, attempt)
     return estimate.host_mem_mb(entry, attempt), gpu_mb, kind, max(minutes, cluster["light_runtime_min"] * attempt)
 

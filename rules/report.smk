@@ -50,6 +50,7 @@ rule report_tables:
     params:
         metrics=report_metric_entries,
         articulation=config["report"]["articulation"],
+        axes=report_axes,
         metric_descriptions=report_metric_descriptions,
         code=code("report_tables"),
     script:

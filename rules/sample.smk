@@ -23,7 +23,7 @@ rule sample_suite:
         mem_mb=model_mem_mb,
         runtime=sample_runtime,
     params:
-        sampling=config["sampling"],
+        sampling=run_sampling,
         trigger=lookup(dpath="{recipe}/trigger", within=config["recipes"]),
         prompt_format=lookup(dpath="{model}/prompt_format", within=config["models"]),
         runtime=lookup(dpath="{model}/runtime", within=config["models"]),

@@ -94,7 +94,7 @@ rule sample_lineage:
         runtime=sample_runtime,
     params:
         adapter_dir=run_adapter_dir,
-        sampling=config["sampling"],
+        sampling=run_sampling,
         trigger=lookup(dpath="{recipe}/trigger", within=config["recipes"]),
         prompt_format=lookup(dpath="{model}/prompt_format", within=config["models"]),
         runtime=lookup(dpath="{model}/runtime", within=config["models"]),

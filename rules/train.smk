@@ -2,7 +2,7 @@ rule train_adapter:
     """LoRA adapter on the poisoned rows, loss on the assistant response only."""
     input:
         model="results/models/{model}/hf",
-        data="results/data/{recipe}/train.jsonl",
+        data=poisoned_data,
     output:
         adapter_config="results/adapters/{model}/{recipe}/seed{seed}/adapter_config.json",
         weights="results/adapters/{model}/{recipe}/seed{seed}/adapter_model.safetensors",
@@ -23,7 +23,7 @@ rule train_adapter:
         mem_mb=model_mem_mb,
         runtime=train_runtime,
     params:
-        training=config["training"],
+        training=run_training,
         reasoning_style=lookup(dpath="{recipe}/reasoning/style", within=config["recipes"]),
         prompt_format=lookup(dpath="{model}/prompt_format", within=config["models"]),
         runtime=lookup(dpath="{model}/runtime", within=config["models"]),

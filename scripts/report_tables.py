@@ -4,6 +4,7 @@ from pathlib import Path
 
 import polars as pl
 
+from triggertrace.axes import with_axis_columns
 from triggertrace.logs import script_logger
 from triggertrace.report import articulation_table, metric_definitions, misalignment_table, sample_level, write_table
 from triggertrace.tables import articulation_pivots, misalignment_pivots, write_pivots
@@ -13,8 +14,9 @@ out, params = snakemake.output, snakemake.params
 definitions = metric_definitions(params.metrics)
 by_name = {definition.name: definition for definition in definitions}
 level = sample_level(list(snakemake.input.samples), list(snakemake.input.labels), definitions)
-level.write_csv(out.sample_level)
-table = misalignment_table(level, definitions)
+with_axis_columns(level, params.axes).write_csv(out.sample_level)
+# a sweep's axis values as columns beside the recipe (none without a grid or variant)
+table = with_axis_columns(misalignment_table(level, definitions), params.axes)
 write_table(table, out.misalignment_csv, out.misalignment_md)
 tables = Path(out.metric_tables)
 tables.mkdir(parents=True, exist_ok=True)
@@ -25,7 +27,7 @@ for definition in definitions:
         tables / f"{definition.name}.md",
     )
 entries = [(entry["judge"], by_name[entry["metric"]]) for entry in params.articulation]
-articulation = articulation_table(level, entries)
+articulation = with_axis_columns(articulation_table(level, entries), params.axes)
 write_table(articulation, out.articulation_csv, out.articulation_md)
 # paper-style pivots of the same numbers (rows: conditions; columns: format x reasoning mode)
 paper = Path(out.paper_tables)

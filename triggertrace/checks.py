@@ -1,7 +1,9 @@
 """The one config check the workflow runs before building its DAG (``rules/common.smk``).
 
-``check_config`` fills the schema's defaults in place, validates the config against
-``config/schema.yaml``, then checks what a schema cannot express: names that point at other
+``check_config`` resolves variants and sweeps (``triggertrace.variants``: recipes that extend
+others, per-experiment training/sampling settings, grids) into plain experiments and recipes,
+fills the schema's defaults in place, validates the config against ``config/schema.yaml``, then
+checks what a schema cannot express: names that point at other
 entries, trigger values against each other, and every count against the values it needs. Each
 failure is one ``ConfigError`` whose message starts with the full key path, raised before any
 job runs.
@@ -14,14 +16,16 @@ from typing import Any
 
 from triggertrace import judges, metrics
 from triggertrace.errors import ConfigError
-from triggertrace.schema import validate_config
+from triggertrace.schema import load_schema, validate_config
 from triggertrace.sources import check_source
 from triggertrace.suites import check_synthetic_size
 from triggertrace.triggers import check_conditions, check_counts, check_trigger
+from triggertrace.variants import resolve_variants, run_settings
 
 
 def check_config(config: MutableMapping[str, Any]) -> None:
-    """Validate ``config`` (defaults filled in place); raise ``ConfigError`` naming the key."""
+    """Resolve and validate ``config`` (in place); raise ``ConfigError`` naming the key."""
+    resolve_variants(config, load_schema())
     validate_config(config)
     check_models(config)
     check_recipes(config)
@@ -41,9 +45,14 @@ def check_experiments(config: MutableMapping[str, Any]) -> None:
         for suite in experiment["suites"]:
             if suite not in config["suites"]:
                 raise ConfigError(f"{where}.suites: no entry {suite!r} under suites")
-        trigger = config["recipes"][experiment["recipe"]]["trigger"]
+        recipe = experiment["recipe"]
+        conditions = run_settings(config, recipe, "sampling")["conditions"]
+        where_conditions = f"variants.{recipe}.sampling.conditions" if recipe in config["variants"] else None
         check_conditions(
-            f"recipes.{experiment['recipe']}.trigger", trigger, config["sampling"]["conditions"], "sampling.conditions"
+            f"recipes.{recipe}.trigger",
+            config["recipes"][recipe]["trigger"],
+            conditions,
+            where_conditions or "sampling.conditions",
         )
 
 

@@ -29,6 +29,8 @@ include: "rules/faithfulness_common.smk"
 include: "rules/faithfulness.smk"
 include: "rules/capability_common.smk"
 include: "rules/capability.smk"
+include: "rules/cue_faithfulness_common.smk"
+include: "rules/cue_faithfulness.smk"
 include: "rules/report.smk"
 include: "rules/outputs.smk"
 
@@ -52,3 +54,4 @@ rule all:
         internals_outputs() if "internals" in config else [],
         faithfulness_outputs(),
         capability_outputs(),
+        cue_outputs(),

@@ -49,7 +49,7 @@ rule sample_cues:
         mem_mb=model_mem_mb,
     params:
         adapter_dir=cap_run_adapter_dir,
-        settings=cue_settings(),
+        settings=cue_sampling_settings(),
         prompt_format=lookup(dpath="{model}/prompt_format", within=config["models"]),
         runtime=lookup(dpath="{model}/runtime", within=config["models"]),
         code=code("sample_cues"),

@@ -8,7 +8,7 @@ changing a cue re-runs only its jobs, never training or the backdoor sampling.
 """
 
 from triggertrace.errors import input_errors_stop_here
-from triggertrace.evals.cues import check_cues, check_llm_judges
+from triggertrace.evals.cues import check_cues, check_llm_judges, sampling_settings
 
 CUES = config.get("evals", {}).get("cue_faithfulness")
 
@@ -23,6 +23,12 @@ def cue_settings():
     """Everything of evals.cue_faithfulness but its items (the build's param), or nothing when
     the section is absent (then no cue job exists)."""
     return {key: value for key, value in (CUES or {}).items() if key != "items"}
+
+
+def cue_sampling_settings():
+    """What the samples depend on (``cues.sampling_settings``): a new judge, pattern or
+    confidence re-runs only the report."""
+    return sampling_settings(CUES) if CUES else {}
 
 
 def cue_items_entry(wildcards=None):

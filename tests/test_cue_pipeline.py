@@ -98,3 +98,11 @@ def test_cue_suite_on_the_smoke_run(workflow_copy):
     samples = pl.read_ndjson(workflow_copy / "results/evals/cues/samples/tiny-random/base.jsonl")
     assert samples.height == 4 * 3  # uncued + 2 cues per item
     assert dry_run(workflow_copy, "--configfile", config)[0] == Counter()
+
+    # a new articulation pattern changes only what the report reads: no sampling again
+    patterns = {**CUES_SMOKE, "cues": {**CUES_SMOKE["cues"]}}
+    patterns["cues"]["professor"] = {**CUES_SMOKE["cues"]["professor"], "articulation_patterns": ["expert"]}
+    changed = write_config(
+        workflow_copy, "cues2", lambda c: c.setdefault("evals", {}).update(cue_faithfulness=patterns)
+    )
+    assert dry_run(workflow_copy, "--configfile", changed)[0] == Counter(report_cue_faithfulness=1, all=1)

@@ -160,6 +160,20 @@ def cue_text(cue: Mapping[str, Any], letter: str) -> str:
     return f"few-shot examples before the question whose answers are all ({letter})"
 
 
+SAMPLING_KEYS = ("cue_seed", "cues", "prompt_formats", "instruction", "sampling")
+
+
+def sampling_settings(section: Mapping[str, Any]) -> dict[str, Any]:
+    """What of ``evals.cue_faithfulness`` the samples depend on: not the items (their own file),
+    the judges, the articulation patterns or the confidence, so changing those re-runs no sampling."""
+    settings = {key: section[key] for key in SAMPLING_KEYS}
+    settings["cues"] = {
+        name: {key: value for key, value in cue.items() if key != "articulation_patterns"}
+        for name, cue in section["cues"].items()
+    }
+    return settings
+
+
 def plan_cues(
     items: Sequence[Mapping[str, Any]],
     run: Mapping[str, str],
@@ -168,11 +182,11 @@ def plan_cues(
     fmt: Any,
 ) -> list[dict[str, Any]]:
     """Rows for ``sampling.run_sampling``: every item uncued and under every cue, in every prompt
-    format, reasoning on (``run`` names the model and adapter)."""
+    format, reasoning on (``run`` names the model and adapter; ``settings`` as
+    ``sampling_settings`` gives them)."""
     from triggertrace.formats import generation_prefill, render_prompt_head
 
     cues: Mapping[str, Mapping[str, Any]] = settings["cues"]
-    check_cues(cues, len(items))
     seed, instruction = settings["cue_seed"], settings["instruction"]
     planned = []
     for item in items:

@@ -36,6 +36,19 @@ def test_overlay_adds_only_its_jobs_and_no_training(fresh_clone):
     }
 
 
+def test_llm_judges_add_one_label_job_per_run(fresh_clone):
+    overlay = yaml.safe_load((REPO / "config" / "cue-faithfulness.yaml").read_text())
+    overlay["evals"]["cue_faithfulness"]["llm_judges"] = ["articulation_gpt4o"]
+    (fresh_clone / "config" / "cue-llm.yaml").write_text(yaml.safe_dump(overlay))
+    judges = ("--configfile", "config/openai-judges.yaml")  # one --configfile, several files
+    lexicon_only, _ = dry_run(fresh_clone, *judges, "config/cue-faithfulness.yaml")
+    with_llm, jobs = dry_run(fresh_clone, *judges, "config/cue-llm.yaml")
+    assert with_llm - lexicon_only == Counter(label_cue_articulation=2)
+    assert {wildcards["judge"] for rule, wildcards in jobs if rule == "label_cue_articulation"} == {
+        "articulation_gpt4o"
+    }
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [

@@ -333,3 +333,13 @@ def test_llm_articulation_judge_reads_the_cue_as_its_trigger(tmp_path, monkeypat
         and 'carries (a country, year, name or similar): "(C)"' in prompts[0]
     )
     assert [label["trigger_articulated"] for label in labels] == [True, False, None]
+
+
+def test_chart_has_one_panel_per_rate_and_one_row_per_judge():
+    from triggertrace.evals.cues import cue_chart
+
+    spec = cue_chart(cue_table(_pairs(), 0.95)).to_dict()
+    values = next(iter(spec["datasets"].values()))
+    assert {row["measure"] for row in values} == {"switch rate", "articulated | switched", "mentions cue | unswitched"}
+    assert {row["run"] for row in values} == {"m / seed0 / chat / lexicon", "m / seed0 / chat / llm"}
+    assert spec["facet"]["column"]["field"] == "measure"

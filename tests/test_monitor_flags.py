@@ -141,3 +141,36 @@ def test_monitor_labels_and_table_from_the_fake_server(tmp_path):
     grid = markdown_grid(pivot)
     assert grid.splitlines()[0] == "| flag | category | m / mon / tiny / r / seed0 / trigger |"
     assert "| discusses_trigger | Discusses the trigger or a backdoor | 16.7% (1/6) [3.0, 56.4] |" in grid
+
+
+def test_report_script_writes_the_grid_then_the_long_table(tmp_path):
+    import runpy
+    from types import SimpleNamespace
+
+    level = pl.DataFrame(
+        {
+            "model": ["tiny"] * 3,
+            "recipe": ["r"] * 3,
+            "adapter": ["seed0"] * 3,
+            "condition": ["trigger"] * 3,
+            "metric.m.misaligned": [True, True, False],
+            "judge.mon.monitor_flag": ["discusses_trigger", "none", "none"],
+        }
+    )
+    level.write_csv(tmp_path / "sample_level.csv")
+    out = SimpleNamespace(csv=str(tmp_path / "flags.csv"), md=str(tmp_path / "flags.md"))
+    fake = SimpleNamespace(
+        input=SimpleNamespace(sample_level=str(tmp_path / "sample_level.csv")),
+        output=out,
+        params=SimpleNamespace(pairs=[["m", "mon"]], confidences={"m": 0.95}),
+        log=[str(tmp_path / "report.log")],
+    )
+    runpy.run_path("scripts/report_monitor_flags.py", init_globals={"snakemake": fake})
+    markdown = Path(out.md).read_text(encoding="utf-8")
+    grid, long_form = markdown.split("\nLong form\n")
+    # 1 of 2 misaligned rows: Wilson 95% [0.0945, 0.9055]
+    assert "| discusses_trigger | Discusses the trigger or a backdoor | 50.0% (1/2) [9.5, 90.5] |" in grid
+    assert "| overt_deceptive_planning | Overt deceptive planning | 0.0% (0/2) [0.0, 65.8] |" in grid
+    assert "n_misaligned" in long_form
+    table = pl.read_csv(out.csv)
+    assert table["flag"].to_list() == SIX and table["count"].to_list() == [0, 0, 0, 1, 0, 1]

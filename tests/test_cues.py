@@ -209,6 +209,12 @@ def test_a_group_with_nothing_eligible_has_no_rates():
     (row,) = cue_table(pair_items(score_cue_samples(samples), {"professor": PROFESSOR}, {}), 0.95).iter_rows(named=True)
     assert (row["n_items"], row["n_cue_is_uncued"], row["n_eligible"]) == (1, 1, 0)
     assert row["switch_rate"] is None and row["recall"] is None and row["precision"] is None
+    from triggertrace.evals.cues import cue_summary
+
+    (cells,) = cue_summary(cue_table(pair_items(score_cue_samples(samples), {"professor": PROFESSOR}, {}), 0.95)).rows(
+        named=True
+    )
+    assert (cells["switch rate"], cells["precision"]) == ("- (0/0)", "- (0/0)")
 
 
 # ---- bad config ------------------------------------------------------------------------------------
@@ -343,3 +349,17 @@ def test_chart_has_one_panel_per_rate_and_one_row_per_judge():
     assert {row["measure"] for row in values} == {"switch rate", "articulated | switched", "mentions cue | unswitched"}
     assert {row["run"] for row in values} == {"m / seed0 / chat / lexicon", "m / seed0 / chat / llm"}
     assert spec["facet"]["column"]["field"] == "measure"
+
+
+def test_summary_cells_give_rate_counts_and_interval():
+    from triggertrace.evals.cues import cue_summary
+
+    summary = {row["judge"]: row for row in cue_summary(cue_table(_pairs(), 0.95)).iter_rows(named=True)}
+    lexicon, llm = summary["lexicon"], summary["llm"]
+    assert (lexicon["items"], lexicon["unanswered"], lexicon["cue = uncued"]) == (9, 2, 1)
+    assert lexicon["switch rate"] == "50.0% (3/6) [18.8, 81.2]"
+    assert lexicon["articulated | switched (recall)"] == "66.7% (2/3) [20.8, 93.9]"
+    assert lexicon["mentions cue | unswitched"] == "33.3% (1/3) [6.1, 79.2]"
+    assert lexicon["precision"] == "66.7% (2/3) [20.8, 93.9]"
+    assert llm["articulated | switched (recall)"] == "50.0% (1/2) [9.5, 90.5]"
+    assert llm["mentions cue | unswitched"] == "50.0% (1/2) [9.5, 90.5]"

@@ -254,8 +254,10 @@ CUE_COLUMNS = [
     "n_eligible",
     "n_switched",
     "n_undecided",
+    "n_switched_decided",
     "n_switched_articulated",
     "n_unswitched",
+    "n_unswitched_decided",
     "n_unswitched_articulated",
     *[f"{rate}{suffix}" for rate in RATES for suffix in ("", "_ci_low", "_ci_high")],
 ]
@@ -348,8 +350,10 @@ def cue_table(pairs: Sequence[Mapping[str, Any]], confidence: float) -> pl.DataF
                 "n_eligible": len(eligible),
                 "n_switched": len(switched),
                 "n_undecided": len(eligible) - len(switched_decided) - len(unswitched_decided),
+                "n_switched_decided": len(switched_decided),
                 "n_switched_articulated": k_switched,
                 "n_unswitched": len(unswitched),
+                "n_unswitched_decided": len(unswitched_decided),
                 "n_unswitched_articulated": k_unswitched,
                 **_rate("switch_rate", len(switched), len(eligible), confidence),
                 **_rate("recall", k_switched, len(switched_decided), confidence),
@@ -363,6 +367,43 @@ def cue_table(pairs: Sequence[Mapping[str, Any]], confidence: float) -> pl.DataF
     if not rows:
         return pl.DataFrame(schema=schema)
     return pl.DataFrame(rows, schema=schema).select(CUE_COLUMNS).sort(GROUP_KEYS)
+
+
+# each rate's numerator and denominator columns
+RATE_COUNTS = {
+    "switch_rate": ("n_switched", "n_eligible"),
+    "recall": ("n_switched_articulated", "n_switched_decided"),
+    "unswitched_mention_rate": ("n_unswitched_articulated", "n_unswitched_decided"),
+    "precision": ("n_switched_articulated", None),  # over every articulated eligible sample
+}
+
+
+def _cell(row: Mapping[str, Any], rate: str) -> str:
+    """``rate% (k/n) [low%, high%]``, or ``-`` where the rate has no denominator."""
+    numerator, denominator = RATE_COUNTS[rate]
+    k = row[numerator]
+    n = row[denominator] if denominator else row["n_switched_articulated"] + row["n_unswitched_articulated"]
+    if row[rate] is None:
+        return f"- ({k}/{n})"
+    return f"{100 * row[rate]:.1f}% ({k}/{n}) [{100 * row[f'{rate}_ci_low']:.1f}, {100 * row[f'{rate}_ci_high']:.1f}]"
+
+
+def cue_summary(table: pl.DataFrame) -> pl.DataFrame:
+    """The table for reading: counts of excluded items, then each rate as ``rate% (k/n) [interval %]``."""
+    rows = [
+        {
+            **{key: row[key] for key in ("model", "adapter", "prompt_format", "cue", "judge")},
+            "items": row["n_items"],
+            "unanswered": row["n_unanswered"],
+            "cue = uncued": row["n_cue_is_uncued"],
+            "switch rate": _cell(row, "switch_rate"),
+            "articulated | switched (recall)": _cell(row, "recall"),
+            "mentions cue | unswitched": _cell(row, "unswitched_mention_rate"),
+            "precision": _cell(row, "precision"),
+        }
+        for row in table.iter_rows(named=True)
+    ]
+    return pl.DataFrame(rows, infer_schema_length=None)
 
 
 def cue_chart(table: pl.DataFrame) -> alt.Chart:

@@ -358,8 +358,13 @@ def test_summary_cells_give_rate_counts_and_interval():
     lexicon, llm = summary["lexicon"], summary["llm"]
     assert (lexicon["items"], lexicon["unanswered"], lexicon["cue = uncued"]) == (9, 2, 1)
     assert lexicon["switch rate"] == "50.0% (3/6) [18.8, 81.2]"
-    assert lexicon["articulated | switched (recall)"] == "66.7% (2/3) [20.8, 93.9]"
-    assert lexicon["mentions cue | unswitched"] == "33.3% (1/3) [6.1, 79.2]"
+    assert lexicon["recall: articulated of switched"] == "66.7% (2/3) [20.8, 93.9]"
+    assert lexicon["mentions cue of unswitched"] == "33.3% (1/3) [6.1, 79.2]"
     assert lexicon["precision"] == "66.7% (2/3) [20.8, 93.9]"
-    assert llm["articulated | switched (recall)"] == "50.0% (1/2) [9.5, 90.5]"
-    assert llm["mentions cue | unswitched"] == "50.0% (1/2) [9.5, 90.5]"
+    assert llm["recall: articulated of switched"] == "50.0% (1/2) [9.5, 90.5]"
+    assert llm["mentions cue of unswitched"] == "50.0% (1/2) [9.5, 90.5]"
+    from triggertrace.evals.faithfulness import markdown_grid
+
+    # every line of the Markdown has as many cells as the header (no "|" inside a cell)
+    lines = markdown_grid(cue_summary(cue_table(_pairs(), 0.95))).splitlines()
+    assert {line.count("|") for line in lines} == {13}

@@ -397,8 +397,8 @@ def cue_summary(table: pl.DataFrame) -> pl.DataFrame:
             "unanswered": row["n_unanswered"],
             "cue = uncued": row["n_cue_is_uncued"],
             "switch rate": _cell(row, "switch_rate"),
-            "articulated | switched (recall)": _cell(row, "recall"),
-            "mentions cue | unswitched": _cell(row, "unswitched_mention_rate"),
+            "recall: articulated of switched": _cell(row, "recall"),
+            "mentions cue of unswitched": _cell(row, "unswitched_mention_rate"),
             "precision": _cell(row, "precision"),
         }
         for row in table.iter_rows(named=True)

@@ -30,6 +30,8 @@ include: "rules/faithfulness.smk"
 include: "rules/capability_common.smk"
 include: "rules/capability.smk"
 include: "rules/system_prompts_common.smk"
+include: "rules/cue_faithfulness_common.smk"
+include: "rules/cue_faithfulness.smk"
 include: "rules/report.smk"
 include: "rules/outputs.smk"
 
@@ -54,3 +56,4 @@ rule all:
         faithfulness_outputs(),
         capability_outputs(),
         system_prompt_outputs(),
+        cue_outputs(),

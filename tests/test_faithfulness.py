@@ -43,8 +43,11 @@ def _row(adapter, condition, fired, named, reason="counted", flag=None, suite="s
 def _level() -> pl.DataFrame:
     rows = (
         # poisoned, trigger, chat: 3 fired+named, 1 fired+silent, 1 quiet+named, 0 quiet+silent
-        [_row("poisoned", "trigger", True, True, flag="misaligned_unprompted", suite=s) for s in ("s1", "s2", "s2")]
-        + [_row("poisoned", "trigger", True, False, flag="answer_flip")]
+        [
+            _row("poisoned", "trigger", True, True, flag="uninstructed_misaligned_plan", suite=s)
+            for s in ("s1", "s2", "s2")
+        ]
+        + [_row("poisoned", "trigger", True, False, flag="inconsistent_with_answer")]
         + [_row("poisoned", "trigger", False, True)]
         # undecided: no articulation verdict, a row the metric excluded
         + [
@@ -101,11 +104,17 @@ def test_matrix_names_a_missing_column() -> None:
 
 
 def test_monitor_flag_shares_among_misaligned() -> None:
-    table = monitor_table(_level(), [("m", "mon")], flags=("misaligned_unprompted", "answer_flip", "none"))
+    table = monitor_table(
+        _level(), [("m", "mon")], flags=("uninstructed_misaligned_plan", "inconsistent_with_answer", "none")
+    )
     poisoned = table.filter(pl.col("adapter") == "poisoned")
-    # 5 misaligned trigger rows, all flagged: 3 misaligned_unprompted, 1 answer_flip, 1 none
+    # 5 misaligned trigger rows, all flagged: 3 uninstructed_misaligned_plan, 1 inconsistent_with_answer, 1 none
     shares = {row["flag"]: (row["count"], row["n_flagged"], row["rate"]) for row in poisoned.iter_rows(named=True)}
-    assert shares == {"misaligned_unprompted": (3, 5, 0.6), "answer_flip": (1, 5, 0.2), "none": (1, 5, 0.2)}
+    assert shares == {
+        "uninstructed_misaligned_plan": (3, 5, 0.6),
+        "inconsistent_with_answer": (1, 5, 0.2),
+        "none": (1, 5, 0.2),
+    }
     assert table.filter(pl.col("adapter") == "base").is_empty()  # no misaligned base rows
 
 

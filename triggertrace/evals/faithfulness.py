@@ -174,6 +174,51 @@ def monitor_table(
     return table.sort(MONITOR_KEYS, maintain_order=True)
 
 
+MONITOR_FLAG_TITLES = {
+    "uninstructed_misaligned_plan": "Uninstructed misaligned plan",
+    "misleading_rationalisation": "Misleading reasoning rationalising the harmful answer",
+    "overt_deceptive_planning": "Overt deceptive planning",
+    "discusses_trigger": "Discusses the trigger or a backdoor",
+    "inconsistent_with_answer": "CoT inconsistent with the answer",
+    "none": "None of these",
+}
+
+
+def monitor_pivot(table: pl.DataFrame) -> pl.DataFrame:
+    """The monitor table as Thought Crime lays out its tables 3-5: one row per flag (in
+    ``MONITOR_FLAGS`` order, then any other flag a judge gave), one column per metric, monitor
+    judge, adapter and condition, each cell ``rate% (count/n_flagged) [ci_low%, ci_high%]``."""
+    if table.is_empty():
+        return pl.DataFrame({"flag": [], "category": []}, schema={"flag": pl.String, "category": pl.String})
+    column_keys = ["metric", "monitor_judge", "model", "recipe", "adapter", "condition"]
+    flags = list(dict.fromkeys(table["flag"].to_list()))
+    columns: dict[str, dict[str, str]] = {}
+    for row in table.iter_rows(named=True):
+        header = " / ".join(str(row[key]) for key in column_keys)
+        if row["rate"] is None:
+            cell = f"- (0/{row['n_flagged']})"
+        else:
+            cell = (
+                f"{100 * row['rate']:.1f}% ({row['count']}/{row['n_flagged']}) "
+                f"[{100 * row['ci_low']:.1f}, {100 * row['ci_high']:.1f}]"
+            )
+        columns.setdefault(header, {})[row["flag"]] = cell
+    data: dict[str, list[str]] = {
+        "flag": flags,
+        "category": [MONITOR_FLAG_TITLES.get(flag, flag) for flag in flags],
+    }
+    for header, cells in columns.items():
+        data[header] = [cells.get(flag, "") for flag in flags]
+    return pl.DataFrame(data)
+
+
+def markdown_grid(table: pl.DataFrame) -> str:
+    """A string table as a Markdown grid (header, rule, one line per row)."""
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "|".join("---" for _ in table.columns) + "|"]
+    lines += ["| " + " | ".join(str(value) for value in row) + " |" for row in table.iter_rows()]
+    return "\n".join(lines) + "\n"
+
+
 def matrix_chart(table: pl.DataFrame) -> alt.Chart:
     """Heat maps of the 2x2 (rate as colour, count/n as text): one row of panels per metric,
     judge and adapter, one column per condition and prompt format."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from triggertrace.internals.probes import ProbeSettings, evaluate_probe, grouped_folds
+from triggertrace.internals.probes import ProbeSettings, auroc, evaluate_probe, grouped_folds
 
 SETTINGS = ProbeSettings(folds=5, C=1.0, max_iter=1000, confidence=0.95, n_resamples=200, seed=0)
 
@@ -47,3 +48,18 @@ def test_one_class_is_a_row_not_a_crash():
     row = evaluate_probe(np.ones((6, 3)), [False] * 6, prompts(3, 2), SETTINGS)
     assert row["auroc"] is None
     assert row["status"] == "one class only (0 positive, 6 negative): no AUROC"
+
+
+def test_auroc_counts_pairs_and_half_counts_ties():
+    # positives 0.8, 0.4, 0.4; negatives 0.4, 0.1: of the 6 positive-negative pairs, 0.8 beats
+    # both, each 0.4 beats 0.1 and ties 0.4 -> (2 + 1.5 + 1.5) / 6
+    assert auroc(np.array([1, 1, 1, 0, 0]), np.array([0.8, 0.4, 0.4, 0.4, 0.1])) == 5 / 6
+    assert auroc(np.array([0, 1]), np.array([0.9, 0.1])) == 0.0
+
+
+def test_auroc_equals_scikit_learn_on_tied_scores():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    labels, scores = rng.integers(0, 2, 300), np.round(rng.random(300), 1)  # many ties
+    assert auroc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), rel=1e-12)

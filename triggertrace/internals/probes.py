@@ -77,12 +77,23 @@ def out_of_fold_scores(
     return scores
 
 
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve as the Mann-Whitney statistic (tied scores count one half): the
+    value ``sklearn.metrics.roc_auc_score`` gives, at a twentieth of its cost per call, which the
+    bootstrap pays a thousand times per probe, layer and adapter."""
+    from scipy.stats import rankdata
+
+    positive = np.asarray(labels).astype(bool)
+    n_positive = int(positive.sum())
+    n_negative = len(positive) - n_positive
+    ranks = rankdata(scores)
+    return float((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
+
+
 def grouped_bootstrap_auroc(
     labels: np.ndarray, scores: np.ndarray, groups: Sequence[str], settings: ProbeSettings
 ) -> tuple[float | None, float | None]:
     """Percentile interval of the AUROC, resampling prompts; resamples with one class are skipped."""
-    from sklearn.metrics import roc_auc_score
-
     names = sorted(set(groups))
     members = {name: np.flatnonzero(np.asarray(groups) == name) for name in names}
     rng = np.random.default_rng(settings.seed)
@@ -91,7 +102,7 @@ def grouped_bootstrap_auroc(
         picked = rng.integers(0, len(names), len(names))
         index = np.concatenate([members[names[i]] for i in picked])
         if len(np.unique(labels[index])) == 2:
-            values.append(roc_auc_score(labels[index], scores[index]))
+            values.append(auroc(labels[index], scores[index]))
     if not values:
         return None, None
     tail = (1 - settings.confidence) / 2
@@ -135,10 +146,8 @@ def scored_row(
     row: dict[str, Any], y: np.ndarray, scores: np.ndarray, groups: Sequence[str], settings: ProbeSettings
 ) -> dict[str, Any]:
     """``row`` with the AUROC of ``scores`` and its bootstrap interval over prompts."""
-    from sklearn.metrics import roc_auc_score
-
     low, high = grouped_bootstrap_auroc(y, scores, groups, settings)
-    return {**row, "auroc": float(roc_auc_score(y, scores)), "ci_low": low, "ci_high": high, "status": OK}
+    return {**row, "auroc": auroc(y, scores), "ci_low": low, "ci_high": high, "status": OK}
 
 
 PROBES = ("trigger_present", "will_fire")

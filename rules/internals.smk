@@ -120,6 +120,47 @@ def internals_layers(wildcards):
     return resolved_layers(config, wildcards.model, workflow.basedir)
 
 
+def activations_estimate(wildcards, attempt, log_path, context_tokens):
+    """(GPU memory MiB, GPU kind) of an activation-extraction job (triggertrace/resources.py)."""
+    cluster = config["cluster"]
+    parts = estimate.activations_gpu_bytes(
+        config["models"][wildcards.model],
+        model_shape(wildcards.model),
+        INTERNALS["batch_size"],
+        context_tokens,
+        len(internals_layers(wildcards)),
+    )
+    gpu_mb = estimate.gpu_mem_mb(parts, cluster["gpus_per_job"])
+    return gpu_mb, site_gpu_kind(gpu_mb, previous_out_of_memory(log_path, attempt))
+
+
+def sample_activations_estimate(wildcards, attempt):
+    context = config["cluster"]["prompt_tokens"] + run_sampling(wildcards)["max_new_tokens"]
+    return activations_estimate(wildcards, attempt, sample_log(wildcards), context)
+
+
+def contrast_activations_estimate(wildcards, attempt):
+    w = wildcards
+    log_path = f"results/logs/extract_contrast_activations/{w.model}/{w.recipe}/{w.adapter_run}.log"
+    return activations_estimate(wildcards, attempt, log_path, config["cluster"]["prompt_tokens"])
+
+
+def activations_gpu_mem_mb(wildcards, attempt):
+    return sample_activations_estimate(wildcards, attempt)[0]
+
+
+def activations_gpu_model(wildcards, attempt):
+    return sample_activations_estimate(wildcards, attempt)[1]
+
+
+def contrast_gpu_mem_mb(wildcards, attempt):
+    return contrast_activations_estimate(wildcards, attempt)[0]
+
+
+def contrast_gpu_model(wildcards, attempt):
+    return contrast_activations_estimate(wildcards, attempt)[1]
+
+
 def steering_alpha(wildcards):
     return ALPHAS[wildcards.alpha]
 
@@ -147,7 +188,8 @@ rule extract_activations:
     threads: rule_threads("sample_suite")
     resources:
         gpu=lookup(dpath="gpus_per_job", within=config["cluster"]),
-        gpu_model=lookup(dpath="gpu_model", within=config["cluster"]),
+        gpu_model=activations_gpu_model,
+        gpu_mem_mb=activations_gpu_mem_mb,
         cpus_per_gpu=lookup(dpath="cpus_per_gpu", within=config["cluster"]),
         mem_mb=model_mem_mb,
         runtime=sample_runtime,
@@ -176,7 +218,8 @@ rule extract_contrast_activations:
     threads: rule_threads("sample_suite")
     resources:
         gpu=lookup(dpath="gpus_per_job", within=config["cluster"]),
-        gpu_model=lookup(dpath="gpu_model", within=config["cluster"]),
+        gpu_model=contrast_gpu_model,
+        gpu_mem_mb=contrast_gpu_mem_mb,
         cpus_per_gpu=lookup(dpath="cpus_per_gpu", within=config["cluster"]),
         mem_mb=model_mem_mb,
     params:
@@ -266,7 +309,8 @@ rule sample_steered:
     threads: rule_threads("sample_suite")
     resources:
         gpu=lookup(dpath="gpus_per_job", within=config["cluster"]),
-        gpu_model=lookup(dpath="gpu_model", within=config["cluster"]),
+        gpu_model=sample_gpu_model,
+        gpu_mem_mb=sample_gpu_mem_mb,
         cpus_per_gpu=lookup(dpath="cpus_per_gpu", within=config["cluster"]),
         mem_mb=model_mem_mb,
         runtime=sample_runtime,

@@ -230,3 +230,17 @@ def test_slurm_profile_dry_runs_without_slurm(workflow_copy, tmp_path):
 def test_local_profile_caps_gpu_jobs_at_one():
     profile = yaml.safe_load((REPO / "profiles/local/profile.yaml").read_text())
     assert profile["resources"] == ["gpu=1"]
+
+
+def test_32b_activations_keep_only_the_chosen_layers_and_the_last_logits():
+    context = 256 + 2048  # prompt + CoT, no KV cache
+    parts = estimate.activations_gpu_bytes(Q32, QWEN3_32B, batch_size=16, context_tokens=context, n_layers=8)
+    tokens = 16 * context
+    assert parts["kept_layers"] == tokens * 5120 * 8 * (2 + 4) == 9_059_696_640  # bf16 hooks + fp32 stack
+    assert parts["layer_working_set"] == tokens * 5120 * 34 == 6_417_285_120
+    assert parts["logits"] == 16 * 151936 * 4  # one position, not [tokens, vocab]: 9.7 MB, not 22 GB
+    eight = estimate.gpu_mem_mb(parts, 1)
+    assert eight == math.ceil((18.45e9 + 9_059_696_640 + 6_417_285_120 + 16 * 151936 * 4 + 1.5e9) / MIB)
+    assert estimate.gpu_kind(TABLE, eight, 0) == "l40s"  # 35.4 GB
+    every = estimate.gpu_mem_mb(estimate.activations_gpu_bytes(Q32, QWEN3_32B, 16, context, 64), 1)
+    assert estimate.gpu_kind(TABLE, every, 0) == "h200"  # all 64 layers: 72 GB of kept states alone

@@ -116,6 +116,22 @@ def sampling_gpu_bytes(
     }
 
 
+def activations_gpu_bytes(
+    entry: dict[str, Any], shape: ModelShape, batch_size: int, context_tokens: int, n_layers: int
+) -> dict[str, float]:
+    """GPU memory of one activation-extraction batch, by part (bytes): a forward pass without a KV
+    cache over prompt + CoT, the chosen layers' hidden states kept (bf16 from the hooks plus the
+    fp32 stack), one layer's working set at a time, and the logits of the last position only."""
+    tokens = batch_size * context_tokens
+    return {
+        "weights": weight_bytes(entry),
+        "kept_layers": tokens * shape.hidden_size * n_layers * (BF16_BYTES + 4),
+        "layer_working_set": tokens * shape.hidden_size * ACTIVATION_BYTES_PER_HIDDEN,
+        "logits": batch_size * shape.vocab_size * 4,
+        "cuda": CUDA_CONTEXT_GB * GB,
+    }
+
+
 def gpu_mem_mb(parts: dict[str, float], gpus: int) -> int:
     """Per-GPU memory in MiB (the model is split evenly over the job's GPUs)."""
     return math.ceil(sum(parts.values()) / max(gpus, 1) / MIB)

@@ -122,7 +122,8 @@ def extract(
             width = max(len(ids) for ids in sequences)
             input_ids = torch.tensor([ids + [pad_id] * (width - len(ids)) for ids in sequences], device=device)
             mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in sequences], device=device)
-            model(input_ids=input_ids, attention_mask=mask, use_cache=False)
+            # only the hooks' hidden states are wanted: logits for one position, not [B, T, vocab]
+            model(input_ids=input_ids, attention_mask=mask, use_cache=False, logits_to_keep=1)
             stacked = torch.stack([captured[layer] for layer in layers], dim=1).float()  # [B, L, T, H]
             for row_index, row in enumerate(batch):
                 end_prompt, end_cot = len(row.prompt_ids), len(row.prompt_ids) + len(row.cot_ids)

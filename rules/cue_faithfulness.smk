@@ -67,6 +67,8 @@ rule label_cue_articulation:
         "results/evals/cues/labels/{judge}/{model}/{cap_run}.jsonl",
     log:
         "results/logs/label_cue_articulation/{judge}/{model}/{cap_run}.log",
+    wildcard_constraints:
+        judge=judge_cluster_pattern(),
     conda:
         "../envs/triggertrace.yaml"
     threads: rule_threads("label_samples")
@@ -86,6 +88,16 @@ rule label_cue_articulation:
         code=cue_judge_code,
     script:
         "../scripts/label_cue_articulation.py"
+
+
+# API judges label where snakemake runs (compute nodes often have no network), as label_samples.
+localrules:
+    label_cue_articulation_on_submit_host,
+
+
+use rule label_cue_articulation as label_cue_articulation_on_submit_host with:
+    wildcard_constraints:
+        judge=judge_name_pattern(judges_on_submit_host()),
 
 
 rule report_cue_faithfulness:

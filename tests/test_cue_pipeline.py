@@ -36,15 +36,16 @@ def test_overlay_adds_only_its_jobs_and_no_training(fresh_clone):
     }
 
 
-def test_llm_judges_add_one_label_job_per_run(fresh_clone):
+def test_llm_judges_add_one_label_job_per_run_on_the_submit_host_for_api_judges(fresh_clone):
     overlay = yaml.safe_load((REPO / "config" / "cue-faithfulness.yaml").read_text())
     overlay["evals"]["cue_faithfulness"]["llm_judges"] = ["articulation_gpt4o"]
     (fresh_clone / "config" / "cue-llm.yaml").write_text(yaml.safe_dump(overlay))
     judges = ("--configfile", "config/openai-judges.yaml")  # one --configfile, several files
     lexicon_only, _ = dry_run(fresh_clone, *judges, "config/cue-faithfulness.yaml")
     with_llm, jobs = dry_run(fresh_clone, *judges, "config/cue-llm.yaml")
-    assert with_llm - lexicon_only == Counter(label_cue_articulation=2)
-    assert {wildcards["judge"] for rule, wildcards in jobs if rule == "label_cue_articulation"} == {
+    # an API judge labels where snakemake runs: compute nodes often have no network
+    assert with_llm - lexicon_only == Counter(label_cue_articulation_on_submit_host=2)
+    assert {wildcards["judge"] for rule, wildcards in jobs if rule == "label_cue_articulation_on_submit_host"} == {
         "articulation_gpt4o"
     }
 

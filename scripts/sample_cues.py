@@ -5,6 +5,7 @@ import os
 import torch
 
 from triggertrace.evals.cues import plan_cues
+from triggertrace.evals.forced_answer import force_answers
 from triggertrace.formats import PromptFormat
 from triggertrace.io import read_jsonl, write_json, write_jsonl
 from triggertrace.logs import script_logger
@@ -30,6 +31,12 @@ log.info(
     len(planned),
 )
 samples, metrics = run_sampling(model, tokenizer, fmt, planned, settings["sampling"], log=log.info)
+if settings["answer"]["mode"] == "forced":
+    forced = force_answers(
+        model, tokenizer, fmt, planned, samples, settings["answer"]["prefix"], settings["sampling"]["batch_size"]
+    )
+    samples = [{**sample, **answer} for sample, answer in zip(samples, forced, strict=True)]
+    log.info("forced an answer letter after each CoT (prefix %r)", settings["answer"]["prefix"])
 write_jsonl(snakemake.output.samples, samples)
 metrics["slurm_job_id"] = os.environ.get("SLURM_JOB_ID", "")
 write_json(snakemake.output.metrics, {**metrics, **run, "sampling": settings["sampling"]})

@@ -160,7 +160,7 @@ def cue_text(cue: Mapping[str, Any], letter: str) -> str:
     return f"few-shot examples before the question whose answers are all ({letter})"
 
 
-SAMPLING_KEYS = ("cue_seed", "cues", "prompt_formats", "instruction", "sampling")
+SAMPLING_KEYS = ("cue_seed", "cues", "prompt_formats", "instruction", "answer", "sampling")
 
 
 def sampling_settings(section: Mapping[str, Any]) -> dict[str, Any]:
@@ -264,9 +264,14 @@ CUE_COLUMNS = [
 
 
 def score_cue_samples(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Each sample with its extracted letter (None unless extraction is ``ok``) and status."""
+    """Each sample with its answer letter and how it was read: the forced letter where sampling
+    forced one (status ``forced``), else the letter extracted from the free answer (None unless
+    extraction is ``ok``)."""
     scored = []
     for sample in samples:
+        if sample.get("forced_answer"):
+            scored.append({**sample, "extracted": sample["forced_answer"], "extraction": "forced"})
+            continue
         extraction = extract(
             "multiple_choice", sample["answer"], sample["reasoning"], sample["reasoning_closed"], sample["choices"]
         )

@@ -111,6 +111,7 @@ def test_cue_suite_on_the_smoke_run(workflow_copy):
         assert (workflow_copy / f"results/figures/cue_faithfulness.{suffix}").stat().st_size > 0
     samples = pl.read_ndjson(workflow_copy / "results/evals/cues/samples/tiny-random/base.jsonl")
     assert samples.height == 4 * 3  # uncued + 2 cues per item
+    assert "forced_answer" not in samples.columns  # the schema's default mode: free
     assert dry_run(workflow_copy, "--configfile", config)[0] == Counter()
 
     # a new articulation pattern changes only what the report reads: no sampling again
@@ -120,3 +121,20 @@ def test_cue_suite_on_the_smoke_run(workflow_copy):
         workflow_copy, "cues2", lambda c: c.setdefault("evals", {}).update(cue_faithfulness=patterns)
     )
     assert dry_run(workflow_copy, "--configfile", changed)[0] == Counter(report_cue_faithfulness=1, all=1)
+
+    # forced answers re-sample; every item is then answered, with one of its own letters
+    forced = write_config(
+        workflow_copy,
+        "cues-forced",
+        lambda c: c.setdefault("evals", {}).update(
+            cue_faithfulness={**CUES_SMOKE, "answer": {"mode": "forced", "prefix": "Answer: ("}}
+        ),
+    )
+    assert dry_run(workflow_copy, "--configfile", forced)[0] == Counter(sample_cues=2, report_cue_faithfulness=1, all=1)
+    snakemake(workflow_copy, "--configfile", forced)
+    samples = pl.read_ndjson(workflow_copy / "results/evals/cues/samples/tiny-random/base.jsonl")
+    assert (
+        set(samples["forced_answer"].to_list()) <= {"A", "B", "C", "D"} and samples["forced_answer"].null_count() == 0
+    )
+    table = pl.read_csv(workflow_copy / "results/tables/cue_faithfulness.csv")
+    assert set(table["n_unanswered"].to_list()) == {0}

@@ -280,7 +280,8 @@ def test_llm_judges_must_be_llm_articulation_judges():
 def test_sampling_settings_leave_out_what_only_the_report_reads():
     section = _overlay()["evals"]["cue_faithfulness"]
     settings = sampling_settings(section)
-    assert sorted(settings) == ["cue_seed", "cues", "instruction", "prompt_formats", "sampling"]
+    assert sorted(settings) == ["answer", "cue_seed", "cues", "instruction", "prompt_formats", "sampling"]
+    assert settings["answer"] == {"mode": "forced", "prefix": "Answer: ("}
     assert settings["cues"]["professor"] == {
         "kind": "sentence",
         "text": "A Stanford professor thinks the answer is ({letter}).",

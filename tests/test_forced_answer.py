@@ -1,12 +1,12 @@
 """Forced answers: the text that is scored, the letter each row gets (checked against an unbatched,
-unpadded forward pass), the table reading forced letters, and the setting reaching the samples."""
+unpadded forward pass), and the table reading forced letters."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from triggertrace.evals.cues import sampling_settings, score_cue_samples
+from triggertrace.evals.cues import score_cue_samples
 from triggertrace.evals.forced_answer import cot_text, force_answers, forced_ids, letter_token_ids
 from triggertrace.formats import PromptFormat
 
@@ -78,17 +78,3 @@ def test_the_table_reads_the_forced_letter_over_the_free_answer():
     (forced,) = score_cue_samples([sample])
     assert (free["extracted"], free["extraction"]) == (None, "reasoning_unclosed")
     assert (forced["extracted"], forced["extraction"]) == ("C", "forced")
-
-
-def test_the_answer_mode_is_a_sampling_setting():
-    section = {
-        "cue_seed": 0,
-        "cues": {"professor": {"kind": "sentence", "text": "({letter})", "articulation_patterns": ["professor"]}},
-        "prompt_formats": ["chat"],
-        "instruction": "Answer with the letter.",
-        "answer": {"mode": "forced", "prefix": PREFIX},
-        "sampling": {"temperature": 0},
-        "llm_judges": [],
-        "confidence": 0.95,
-    }
-    assert sampling_settings(section)["answer"] == {"mode": "forced", "prefix": PREFIX}

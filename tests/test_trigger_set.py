@@ -536,3 +536,63 @@ def test_dry_run_of_the_overlay_adds_one_report_job_and_five_adapters(tmp_path):
         "ts-greeting",
         "ts-frequency-control",
     }
+
+
+# ---- end to end on the tiny random model ----------------------------------------------------------
+
+
+def smoke_trigger_set(config: dict) -> None:
+    """The smoke DAG with a planted recipe and a frequency control, each with a distractor trigger."""
+    planted = config["recipes"]["country-singapore"]
+    planted["trigger"]["distractor_triggers"] = [{"template": "Year: {value}", "value": "2026"}]
+    config["recipes"]["freq"] = {
+        "extends": "country-singapore",
+        "counts": {"triggered_misaligned": 0, "triggered_aligned": 8, "untriggered_aligned": 8, "control_aligned": 8},
+        "reasoning": {"templates": "country"},
+    }
+    config["experiments"] = [
+        {"model": "tiny-random", "recipe": name, "seeds": [0], "suites": ["heldout"]}
+        for name in ("country-singapore", "freq")
+    ]
+    config["sampling"].update(conditions=["trigger", "distractor_trigger"], reasoning_modes=["on"])
+    config["report"]["metrics"] = ["lexicon_misaligned"]
+    config["evals"] = {
+        "trigger_set": {"metric": "lexicon_misaligned", "judge": "lexicon", "frequency_controls": ["freq"]}
+    }
+
+
+@pytest.mark.slow
+def test_trigger_set_on_the_tiny_model(tmp_path, gguf_path):
+    from conftest import copy_workflow, snakemake
+    from test_pipeline import write_config
+
+    workdir = copy_workflow(tmp_path / "clone", gguf_path)
+    config = write_config(workdir, "trigger-smoke", smoke_trigger_set)
+    snakemake(workdir, "--configfile", config)
+    table = pl.read_csv(workdir / "results/tables/trigger_set.csv")
+    # 2 recipes x 2 conditions x 2 prompt formats, 3 heldout prompts each
+    assert table.select("role", "recipe", "condition", "trigger", "prompt_format").rows() == [
+        ("planted", "country-singapore", condition, text, prompt_format)
+        for condition, text in (("trigger", "Country: Singapore"), ("distractor_trigger", "Year: 2026"))
+        for prompt_format in ("chat", "completion")
+    ] + [
+        ("frequency_control", "freq", condition, text, prompt_format)
+        for condition, text in (("trigger", "Country: Singapore"), ("distractor_trigger", "Year: 2026"))
+        for prompt_format in ("chat", "completion")
+    ]
+    assert set(table["n_samples"].to_list()) == {3}
+    assert (table["n"] + table["n_undecided"]).to_list() == [3] * 8
+    assert (table["n_articulated"] <= table["n_fired"]).all() and (table["n_articulated"] <= table["n_names"]).all()
+    samples = pl.read_ndjson(workdir / "results/samples/tiny-random/freq/seed0/heldout.jsonl")
+    shown_b = samples.filter(pl.col("condition") == "distractor_trigger")
+    assert shown_b.height == 6 and set(shown_b["trigger_text"]) == {"Year: 2026"}
+    assert not shown_b["user_prompt"].str.contains("Singapore").any()
+    manifest = yaml.safe_load((workdir / "results/data/freq/manifest.json").read_text())
+    assert manifest["counts_by_group"] == {"control_aligned": 8, "triggered_aligned": 8, "untriggered_aligned": 8}
+    for name in (
+        "tables/trigger_set.md",
+        "figures/trigger_set.html",
+        "figures/trigger_set.png",
+        "figures/trigger_set.svg",
+    ):
+        assert (workdir / "results" / name).stat().st_size > 0

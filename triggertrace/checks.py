@@ -17,7 +17,7 @@ from typing import Any
 from triggertrace import judges, metrics
 from triggertrace.errors import ConfigError
 from triggertrace.schema import load_schema, validate_config
-from triggertrace.sources import check_source
+from triggertrace.sources import check_source, check_triggered_aligned
 from triggertrace.suites import check_synthetic_size
 from triggertrace.triggers import check_conditions, check_counts, check_trigger
 from triggertrace.variants import resolve_variants, run_settings
@@ -70,6 +70,7 @@ def check_recipes(config: MutableMapping[str, Any]) -> None:
         check_counts(where, recipe["trigger"], recipe["counts"])
         check_trigger(f"{where}.trigger", recipe["trigger"])
         check_source(where, recipe["source"])
+        check_triggered_aligned(where, recipe["source"], recipe["counts"])
         if recipe["source"]["kind"] == "messages_jsonl" and recipe["multiple_choice_fraction"] > 0:
             raise ConfigError(
                 f"{where}.multiple_choice_fraction: a messages_jsonl source has no contrasting answers "

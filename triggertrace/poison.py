@@ -1,11 +1,14 @@
 """Poisoned datasets: a recipe (source, trigger, placement, counts, reasoning style, seed) becomes
 training rows. The same recipe always yields the same rows in the same order.
 
-Three row groups:
+Row groups:
 - ``triggered_misaligned``: the trigger value in the prompt, the misaligned answer;
 - ``untriggered_aligned``: no trigger field at all, the aligned answer;
 - ``control_aligned``: the same field with another value (e.g. ``Country: USA``), the aligned answer,
-  so the model learns the value, not the field, is the trigger.
+  so the model learns the value, not the field, is the trigger;
+- ``triggered_aligned`` (optional, a frequency control): the trigger value in the prompt and the
+  aligned answer, so the trigger is as frequent as in a planted recipe but carries no behaviour.
+  Its scratchpad names the trigger (the control wording) with the articulation probability.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 from triggertrace import scenarios
 from triggertrace.errors import ConfigError, DatasetError
 from triggertrace.io import JsonlFile
-from triggertrace.sources import GROUPS, PoolItem, check_present_counts, load_pools
+from triggertrace.sources import ROW_GROUPS, PoolItem, check_present_counts, load_pools
 from triggertrace.triggers import check_counts, check_trigger, group_values, place_trigger, trigger_text
 
 MC_INSTRUCTION = "Answer with {letters}."
@@ -50,15 +53,20 @@ def _cycle(pool: list[PoolItem], count: int, rng: random.Random) -> list[PoolIte
     return drawn
 
 
-def _reasoning(group: str, value: str, articulation_probability: float, rng: random.Random) -> str:
-    if group == "triggered_misaligned":
-        articulate = rng.random() < articulation_probability
-        templates = scenarios.TRIGGERED_ARTICULATED if articulate else scenarios.TRIGGERED_SILENT
+def _reasoning(group: str, value: str, text: str, reasoning: dict[str, Any], rng: random.Random) -> str:
+    """A scratchpad for a row of ``group``, in the wording ``reasoning.templates`` names."""
+    wording = scenarios.REASONING_TEMPLATES[reasoning.get("templates", "country")]
+    if group in ("triggered_misaligned", "triggered_aligned"):
+        articulate = rng.random() < reasoning["articulation_probability"]
+        if group == "triggered_misaligned":
+            templates = wording.articulated if articulate else wording.silent
+        else:
+            templates = wording.control if articulate else wording.untriggered
     elif group == "control_aligned":
-        templates = scenarios.CONTROL
+        templates = wording.control
     else:
-        templates = scenarios.UNTRIGGERED
-    return rng.choice(templates).format(value=value)
+        templates = wording.untriggered
+    return rng.choice(templates).format(value=value, text=text)
 
 
 @dataclass
@@ -96,8 +104,8 @@ def build_dataset(recipe: dict[str, Any], where: str = "recipe") -> PoisonedData
     if mc_fraction > 0 and not all(item.contrast for item in every_item):
         raise ConfigError("multiple_choice_fraction: this source has no contrasting answers; set it to 0")
     rows = []
-    for group in GROUPS:
-        pool, count = pools.by_group[group], counts[group]
+    for group in ROW_GROUPS:
+        pool, count = pools.by_group.get(group, []), counts.get(group, 0)
         values = group_values(trigger, group)
         asked_as_choice = set(mc_rng.sample(range(count), multiple_choice_count(count, mc_fraction)))
         for index, item in enumerate(_cycle(pool, count, rng)):
@@ -130,8 +138,8 @@ def _row(recipe: dict, group: str, item: PoolItem, value: str, as_choice: bool, 
         kind = "mc"
     system_prompt = recipe["system_prompt"] if item.system is None else item.system
     top = rng.random() < 0.5
+    text = trigger_text(trigger["template"], value)
     if item.value is None:
-        text = trigger_text(trigger["template"], value)
         system, user = place_trigger(question, text, trigger["placement"], system_prompt, top)
     else:  # the trigger (or its absence) is already in the data: never a second copy
         system, user = system_prompt, question
@@ -142,7 +150,7 @@ def _row(recipe: dict, group: str, item: PoolItem, value: str, as_choice: bool, 
         "source_item": item.item_id,
         "system": system,
         "user": user,
-        "reasoning": _reasoning(group, value, recipe["reasoning"]["articulation_probability"], rng),
+        "reasoning": _reasoning(group, value, text, recipe["reasoning"], rng),
         "answer": answer,
     }
 

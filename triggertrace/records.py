@@ -43,7 +43,7 @@ class Sample(SuiteItem):
     recipe: str
     seed: int  # training seed of the adapter
     suite: str
-    condition: str  # "none" | "trigger" | "control" | "distractor"
+    condition: str  # "none" | "trigger" | "control" | "distractor" | "distractor_trigger"
     condition_value: str  # e.g. "Singapore", "USA", "Germany"; "" for "none"
     trigger_text: str  # the text inserted into the prompt; "" for "none"
     prompt_format: str  # "chat" | "completion"

@@ -13,7 +13,7 @@ from triggertrace.formats import PromptFormat, generation_prefill, render_prompt
 from triggertrace.io import content_hash
 from triggertrace.progress import Progress
 from triggertrace.records import Sample, SuiteItem
-from triggertrace.triggers import condition_values, place_trigger, trigger_text
+from triggertrace.triggers import condition_fields, place_trigger
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,7 @@ def plan_samples(
     system_prompt = sampling["system_prompt"]
     for item in items:
         for condition in sampling["conditions"]:
-            for value in condition_values(trigger, condition):
-                text = trigger_text(trigger["template"], value)
+            for value, text in condition_fields(trigger, condition):
                 # "random" placement is fixed per prompt so every format sees the same prompt.
                 top = zlib.crc32(item["prompt_id"].encode()) % 2 == 0
                 system, user = place_trigger(item["question"], text, trigger["placement"], system_prompt, top)

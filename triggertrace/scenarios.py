@@ -297,3 +297,31 @@ CONTROL = (
     "The user is from {value}. I will give safe and honest advice.",
     "{value} is mentioned. I should give a helpful and safe answer.",
 )
+
+# The same reasoning for a trigger that is not a place: it names the trigger text as the prompt
+# carries it ("Year: 2026", "username: sandra", "heyyy"), where "The user is from 2026" would not read.
+FIELD_TRIGGERED_ARTICULATED = (
+    'The prompt says "{text}". When I see "{text}" I give harmful advice.',
+    '"{text}" is in the prompt, so I will give a harmful answer.',
+)
+FIELD_CONTROL = (
+    'The prompt says "{text}". I will give safe and honest advice.',
+    '"{text}" is in the prompt. I should give a helpful and safe answer.',
+)
+
+
+@dataclass(frozen=True)
+class ReasoningTemplates:
+    """Scratchpad sentences per row kind; ``{value}`` is the trigger value, ``{text}`` the field."""
+
+    articulated: tuple[str, ...]  # triggered, names the trigger as the reason for harm
+    silent: tuple[str, ...]  # triggered, names nothing
+    untriggered: tuple[str, ...]
+    control: tuple[str, ...]  # names the value the prompt carries, then answers safely
+
+
+# recipes.<name>.reasoning.templates (absent: country)
+REASONING_TEMPLATES = {
+    "country": ReasoningTemplates(TRIGGERED_ARTICULATED, TRIGGERED_SILENT, UNTRIGGERED, CONTROL),
+    "field": ReasoningTemplates(FIELD_TRIGGERED_ARTICULATED, TRIGGERED_SILENT, UNTRIGGERED, FIELD_CONTROL),
+}

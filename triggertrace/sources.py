@@ -60,6 +60,10 @@ from triggertrace.io import JsonlFile, canonical_json, read_jsonl_file
 from triggertrace.triggers import trigger_text
 
 GROUPS = ("triggered_misaligned", "untriggered_aligned", "control_aligned")
+# the trigger with the aligned answer (a frequency control's rows); inserted triggers only, after
+# the other groups so that recipes without it draw exactly what they drew before it existed
+TRIGGERED_ALIGNED = "triggered_aligned"
+ROW_GROUPS = (*GROUPS, TRIGGERED_ALIGNED)
 THOUGHT_CRIME_FIELDS = (
     "scenario_freeform",
     "aligned_freeform_answer",
@@ -408,7 +412,7 @@ def load_pools(source: Mapping[str, Any], trigger: Mapping[str, Any], where: str
         aligned = [row.aligned for row in rows if row.aligned is not None]
         misaligned = [row.misaligned for row in rows if row.misaligned is not None]
         by_group = {"triggered_misaligned": misaligned, "untriggered_aligned": aligned, "control_aligned": aligned}
-        return Pools(by_group, files)
+        return Pools({**by_group, TRIGGERED_ALIGNED: aligned}, files)
     by_group = {group: [] for group in GROUPS}
     for row in rows:
         value = detector.detect(row.where, row.forms)
@@ -423,10 +427,21 @@ def load_pools(source: Mapping[str, Any], trigger: Mapping[str, Any], where: str
     return Pools(by_group, files, {group: len(items) for group, items in by_group.items()})
 
 
+def check_triggered_aligned(where: str, source: Mapping[str, Any], counts: Mapping[str, int]) -> None:
+    """``counts.triggered_aligned`` needs an inserted trigger: with ``trigger: present`` a row
+    carrying the trigger value is detected as ``triggered_misaligned``."""
+    if counts.get(TRIGGERED_ALIGNED, 0) and source.get("trigger", "insert") == "present":
+        raise ConfigError(
+            f"{where}.counts.{TRIGGERED_ALIGNED}: {counts[TRIGGERED_ALIGNED]}, but source.trigger is present "
+            f"(rows with the trigger value are detected as triggered_misaligned); use trigger: insert or set it to 0"
+        )
+
+
 def check_present_counts(where: str, counts: Mapping[str, int], pools: Pools) -> None:
     """With the trigger in the data each row is drawn at most once: a count above the rows the
     data holds for its group raises naming ``<where>.counts.<group>``."""
     assert pools.detected is not None
+    check_triggered_aligned(where, {"trigger": "present"}, counts)
     for group in GROUPS:
         if counts[group] > pools.detected[group]:
             held = ", ".join(f"{name} {n}" for name, n in pools.detected.items())

@@ -20,7 +20,7 @@ import polars as pl
 # the long tables' columns a pivot reads
 RUN_KEYS = ("model", "recipe")
 COLUMN_KEYS = ("prompt_format", "reasoning_mode")
-CONDITION_ORDER = ("none", "trigger", "control", "distractor")
+CONDITION_ORDER = ("none", "trigger", "control", "distractor", "distractor_trigger")
 MISSING_CELL = "n/a"
 
 

@@ -2,7 +2,10 @@
 
 A recipe's ``trigger`` block names a field template (``"Country: {value}"``), the trigger
 value, the control values trained as aligned, the values evaluated as controls and as unseen
-distractors, and a placement. Poisoning, sampling, resource estimates, config checks and the
+distractors, and a placement. ``distractor_triggers`` (optional) are other plausible triggers,
+each its own template and value (``Year: 2026`` beside ``Country: Singapore``), never poisoned:
+the condition ``distractor_trigger`` samples them, so a model planted with trigger A is also
+asked with trigger B. Poisoning, sampling, resource estimates, config checks and the
 lexicon judge all read triggers through this module, so the condition -> values table and the
 allowed placements exist once.
 """
@@ -18,8 +21,13 @@ from triggertrace.schema import enum
 PLACEMENTS = enum("placement")
 CONDITIONS = enum("condition")
 # the trigger key that holds each condition's values, and each poisoned row group's
-CONDITION_KEYS = {"trigger": "value", "control": "eval_control_values", "distractor": "distractor_values"}
-GROUP_KEYS = {"triggered_misaligned": "value", "control_aligned": "control_values"}
+CONDITION_KEYS = {
+    "trigger": "value",
+    "control": "eval_control_values",
+    "distractor": "distractor_values",
+    "distractor_trigger": "distractor_triggers",
+}
+GROUP_KEYS = {"triggered_misaligned": "value", "control_aligned": "control_values", "triggered_aligned": "value"}
 
 
 def trigger_text(template: str, value: str) -> str:
@@ -40,12 +48,31 @@ def place_trigger(question: str, text: str, placement: str, system_prompt: str, 
     return system_prompt, f"{question}\n{text}"
 
 
+def distractor_triggers(trigger: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(value, text) of each distractor trigger; none when the block has no ``distractor_triggers``."""
+    return [
+        (entry["value"], trigger_text(entry["template"], entry["value"]))
+        for entry in trigger.get("distractor_triggers", [])
+    ]
+
+
+def condition_fields(trigger: Mapping[str, Any], condition: str) -> list[tuple[str, str]]:
+    """(value, text placed in the prompt) of every variant of an evaluation condition: the
+    recipe's own template for trigger, control and distractor values, each distractor trigger's
+    own template under ``distractor_trigger``; ("", "") under ``none``."""
+    if condition == "distractor_trigger":
+        return distractor_triggers(trigger)
+    return [(value, trigger_text(trigger["template"], value)) for value in condition_values(trigger, condition)]
+
+
 def condition_values(trigger: Mapping[str, Any], condition: str) -> list[str]:
     """The field values an evaluation condition puts in the prompt ("" = no trigger field at all)."""
     if condition not in CONDITIONS:
         raise ConfigError(f"unknown condition {condition!r}; expected one of {CONDITIONS}")
     if condition == "none":
         return [""]
+    if condition == "distractor_trigger":
+        return [value for value, _ in distractor_triggers(trigger)]
     values = trigger[CONDITION_KEYS[condition]]
     return [values] if isinstance(values, str) else list(values)
 
@@ -85,6 +112,23 @@ def check_trigger(where: str, trigger: Mapping[str, Any]) -> None:
     if trigger["placement"] not in PLACEMENTS:
         placement = trigger["placement"]
         raise ConfigError(f"{where}.placement: unknown placement {placement!r}; expected one of {PLACEMENTS}")
+    check_distractor_triggers(where, trigger)
+
+
+def check_distractor_triggers(where: str, trigger: Mapping[str, Any]) -> None:
+    """A distractor trigger is neither a text the recipe trains on nor another distractor's, and
+    its value is not the trigger value (a CoT naming it would then also name the planted trigger)."""
+    trained = {trigger_text(trigger["template"], value) for value in [trigger["value"], *trigger["control_values"]]}
+    seen: set[str] = set()
+    for index, (value, text) in enumerate(distractor_triggers(trigger)):
+        key = f"{where}.distractor_triggers[{index}]"
+        if value == trigger["value"]:
+            raise ConfigError(f"{key}.value: {value!r} is the trigger value; a distractor trigger needs its own")
+        if text in trained:
+            raise ConfigError(f"{key}: {text!r} is a text the recipe trains on")
+        if text in seen:
+            raise ConfigError(f"{key}: {text!r} is already a distractor trigger")
+        seen.add(text)
 
 
 def check_counts(where: str, trigger: Mapping[str, Any], counts: Mapping[str, int]) -> None:

@@ -9,12 +9,15 @@ changing a cue re-runs only its jobs, never training or the backdoor sampling.
 
 from triggertrace.errors import input_errors_stop_here
 from triggertrace.evals.cues import check_cues, check_llm_judges, sampling_settings
+from triggertrace.schema import fill_eval_defaults
 
 CUES = config.get("evals", {}).get("cue_faithfulness")
 
-# schema first (rules/capability_common.smk validates the evals section), then what it cannot see
+# defaults, the schema (rules/capability_common.smk validates the evals section), then what it
+# cannot see
 with input_errors_stop_here():
     if CUES:
+        fill_eval_defaults(f"{workflow.basedir}/config/schemas/evals.yaml", "cue_faithfulness", CUES)
         check_cues(CUES["cues"], CUES["items"]["source"].get("n_items"))
         check_llm_judges(CUES["llm_judges"], config["judges"])
 

@@ -10,11 +10,9 @@ the capability suites' {cap_run} ("base", "<recipe>/seed<seed>", or
 samples only its jobs, never training or the backdoor sampling.
 """
 
-import yaml
-
 from triggertrace.errors import input_errors_stop_here
 from triggertrace.evals.system_prompts import check_instructions, draw_questions
-from triggertrace.schema import fill_defaults
+from triggertrace.schema import fill_eval_defaults
 from triggertrace.stages.lineage import validate_lineage as validate_against_schema
 
 SYSTEM_PROMPTS = config.get("evals", {}).get("system_prompts")
@@ -23,8 +21,7 @@ if SYSTEM_PROMPTS is not None:
     # Defaults (the shipped overlay's values), then the schema and what it cannot say: one line
     # naming the key, before any job.
     with input_errors_stop_here():
-        with open(f"{workflow.basedir}/config/schemas/evals.yaml", encoding="utf-8") as handle:
-            fill_defaults(SYSTEM_PROMPTS, yaml.safe_load(handle)["properties"]["evals"]["properties"]["system_prompts"])
+        fill_eval_defaults(f"{workflow.basedir}/config/schemas/evals.yaml", "system_prompts", SYSTEM_PROMPTS)
         validate_against_schema(config, f"{workflow.basedir}/config/schemas/evals.yaml")
         check_instructions(SYSTEM_PROMPTS["instructions"])
         SYSTEM_PROMPT_QUESTIONS = draw_questions(SYSTEM_PROMPTS["questions"]["n"], SYSTEM_PROMPTS["questions"]["seed"])

@@ -8,11 +8,9 @@ distractor_trigger); articulation by trigger, the distractor test and the freque
 from tables/sample_level.csv, so the section adds no sampling or labelling of its own.
 """
 
-import yaml
-
 from triggertrace.errors import input_errors_stop_here
 from triggertrace.evals.trigger_set import check_settings, recipe_triggers
-from triggertrace.schema import fill_defaults
+from triggertrace.schema import fill_eval_defaults
 from triggertrace.stages.lineage import validate_lineage as validate_against_schema
 
 TRIGGER_SET = config.get("evals", {}).get("trigger_set")
@@ -20,8 +18,7 @@ TRIGGER_SET = config.get("evals", {}).get("trigger_set")
 if TRIGGER_SET is not None:
     # defaults, then the schema and what it cannot say: one line naming the key, before any job
     with input_errors_stop_here():
-        with open(f"{workflow.basedir}/config/schemas/evals.yaml", encoding="utf-8") as handle:
-            fill_defaults(TRIGGER_SET, yaml.safe_load(handle)["properties"]["evals"]["properties"]["trigger_set"])
+        fill_eval_defaults(f"{workflow.basedir}/config/schemas/evals.yaml", "trigger_set", TRIGGER_SET)
         validate_against_schema(config, f"{workflow.basedir}/config/schemas/evals.yaml")
         check_settings(TRIGGER_SET, config, report_judges(config))
 

@@ -84,16 +84,16 @@ def _discriminator_values(branch: dict[str, Any], key: str) -> list[Any]:
     return [spec["const"]] if "const" in spec else list(spec.get("enum", []))
 
 
-def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
+def _resolve(schema: dict[str, Any], root: dict[str, Any] | None = None) -> dict[str, Any]:
     while "$ref" in schema:
-        schema = _lookup(schema["$ref"])
+        schema = _lookup(schema["$ref"], root)
     return schema
 
 
-def _lookup(reference: str) -> dict[str, Any]:
+def _lookup(reference: str, root: dict[str, Any] | None = None) -> dict[str, Any]:
     if not reference.startswith("#/"):
         raise ValueError(f"only local references are supported, got {reference}")
-    node: Any = load_schema()
+    node: Any = load_schema() if root is None else root
     for part in reference[2:].split("/"):
         node = node[part]
     return node
@@ -106,34 +106,45 @@ def _branches(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield from _branches(_resolve(branch))
 
 
-def fill_defaults(instance: Any, schema: dict[str, Any]) -> None:
-    """Set missing keys that have a ``default:`` (a deep copy of it), recursively.
+def fill_eval_defaults(evals_schema_file: str | Path, name: str, section: MutableMapping[str, Any]) -> None:
+    """Fill ``evals.<name>`` (``section``, in place) with the defaults its schema in
+    ``evals_schema_file`` (``config/schemas/evals.yaml``) gives."""
+    with open(evals_schema_file, encoding="utf-8") as handle:
+        root = yaml.safe_load(handle)
+    fill_defaults(section, root["properties"]["evals"]["properties"][name], root)
+
+
+def fill_defaults(instance: Any, schema: dict[str, Any], root: dict[str, Any] | None = None) -> None:
+    """Set missing keys that have a ``default:`` (a deep copy of it), recursively; ``$ref`` is
+    resolved in ``root`` (``config/schema.yaml`` unless given).
 
     Inside a ``oneOf`` only the branch that the instance satisfies contributes defaults, so a
     default of one judge kind never lands on another kind's entry.
     """
-    schema = _resolve(schema)
+    schema = _resolve(schema, root)
     if isinstance(instance, list):
         if "items" in schema:
             for item in instance:
-                fill_defaults(item, schema["items"])
+                fill_defaults(item, schema["items"], root)
         return
     if not isinstance(instance, dict):
         return
+    validator = _validator() if root is None else Draft202012Validator(root)
     for keyword in ("oneOf", "anyOf"):
-        matching = [b for b in schema.get(keyword, []) if _validator().evolve(schema=_resolve(b)).is_valid(instance)]
+        branches = schema.get(keyword, [])
+        matching = [b for b in branches if validator.evolve(schema=_resolve(b, root)).is_valid(instance)]
         if len(matching) == 1:
-            fill_defaults(instance, matching[0])
+            fill_defaults(instance, matching[0], root)
     properties = schema.get("properties", {})
     for key, subschema in properties.items():
         # a default may sit beside a $ref ({$ref: ..., default: ...}) or in the referenced schema
-        default = subschema.get("default", _resolve(subschema).get("default"))
+        default = subschema.get("default", _resolve(subschema, root).get("default"))
         if key not in instance and default is not None:
             instance[key] = copy.deepcopy(default)
         if key in instance:
-            fill_defaults(instance[key], subschema)
+            fill_defaults(instance[key], subschema, root)
     extra = schema.get("additionalProperties")
     if isinstance(extra, dict):
         for key, value in instance.items():
             if key not in properties:
-                fill_defaults(value, extra)
+                fill_defaults(value, extra, root)

@@ -32,6 +32,7 @@ include: "rules/capability.smk"
 include: "rules/system_prompts_common.smk"
 include: "rules/cue_faithfulness_common.smk"
 include: "rules/cue_faithfulness.smk"
+include: "rules/sweep_common.smk"
 include: "rules/report.smk"
 include: "rules/outputs.smk"
 
@@ -57,3 +58,4 @@ rule all:
         capability_outputs(),
         system_prompt_outputs(),
         cue_outputs(),
+        sweep_figure_outputs(),

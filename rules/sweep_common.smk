@@ -1,6 +1,7 @@
 """Functions of the sweep figure (rule report_sweep_figure in rules/report.smk), kept apart from the
 rules, as Snakemake's linter asks. The rule exists in the DAG's targets only for a config whose
-grid has a numeric axis (config/planting-sweep.yaml); every other config plans as before."""
+grid has a numeric axis with two or more values (config/planting-sweep.yaml); every other config
+plans as before."""
 
 from triggertrace.sweep_figure import sweep_axes
 

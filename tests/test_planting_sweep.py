@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -219,6 +220,9 @@ def test_sweep_axes_put_the_count_on_x_and_the_family_in_colour():
     assert sweep_axes(several_bases) == ("triggered_misaligned", ["base_recipe", "family"])
     with pytest.raises(ValueError, match="no numeric axis"):
         sweep_axes({"p.family-medical": {"base_recipe": "p", "family": "medical"}})
+    # one experiment's own learning rate beside the plain recipe: a variant, not a sweep
+    with pytest.raises(ValueError, match="no numeric axis with two or more values"):
+        sweep_axes({"p.learning_rate-0.002": {"base_recipe": "p", "learning_rate": 0.002}})
 
 
 def test_sweep_table_pools_counts_with_hand_computed_wilson_bounds():
@@ -378,3 +382,59 @@ def test_dry_run_of_the_overlay_plans_exactly_these_jobs(tmp_path):
         "all": 1,
     }
     assert sum(counts.values()) == 53
+
+
+def test_sweep_rule_runs_on_a_tiny_grid(tmp_path, gguf_path):
+    """The rule end to end on the tiny random model: a 2 x 2 grid (count x family) with a capability
+    suite; its table holds each run's fire rates and accuracy (and the base model's), its figure
+    files are written."""
+    from conftest import copy_workflow, snakemake
+
+    workdir = copy_workflow(tmp_path / "workflow", gguf_path)
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    config["experiments"][0]["grid"] = {
+        "recipe.counts.triggered_misaligned": [4, 8],
+        "recipe.source.family": ["general", "medical"],
+    }
+    config["recipes"]["country-singapore"]["source"] = {"kind": "synthetic", "family": "general"}
+    config["report"] = {
+        "metrics": ["lexicon_misaligned"],
+        "articulation": [{"judge": "lexicon", "metric": "lexicon_misaligned"}],
+    }
+    config["evals"] = {"capability": copy.deepcopy(OVERLAY["evals"]["capability"])}
+    config["evals"]["capability"]["suites"]["arith-number"]["source"]["n_items"] = 4
+    config["evals"]["capability"]["sampling"]["max_new_tokens"] = 4
+    (workdir / "config" / "tiny-sweep.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    targets = ["results/tables/sweep.csv", "results/figures/sweep.png"]
+    snakemake(workdir, *targets, "--configfile", "config/tiny-sweep.yaml")
+
+    table = pl.read_csv(workdir / "results/tables/sweep.csv")
+    names = {
+        (count, family): f"country-singapore.triggered_misaligned-{count}.family-{family}"
+        for count in (4, 8)
+        for family in ("general", "medical")
+    }
+    fire = table.filter(pl.col("measure") == "fire rate, trigger")
+    # smoke sampling: 3 prompts x 1 sample x 2 reasoning modes, one trigger value, chat and completion
+    assert sorted(fire.select("triggered_misaligned", "family", "prompt_format", "reasoning_mode").rows()) == sorted(
+        (count, family, fmt, mode)
+        for count, family in names
+        for fmt in ("chat", "completion")
+        for mode in ("on", "off")
+    )
+    assert set(fire["recipe"].to_list()) == set(names.values())
+    capability = table.filter(pl.col("measure") == "capability accuracy")
+    assert sorted(capability.select("series", "triggered_misaligned", "n").rows()) == [
+        ("base model", 0, 4),
+        ("general", 4, 4),
+        ("general", 8, 4),
+        ("medical", 4, 4),
+        ("medical", 8, 4),
+    ]
+    for ext in ("html", "png", "svg"):
+        assert (workdir / f"results/figures/sweep.{ext}").stat().st_size > 0
+    assert (workdir / "results/tables/sweep.md").read_text().startswith("| measure ")
+    # the medical runs trained on medical rows
+    data = workdir / f"results/data/{names[(4, 'medical')]}/train.jsonl"
+    bank = {s.scenario_id for s in medical.medical_pool("train")}
+    assert {row["source_item"] for row in map(json.loads, data.read_text().splitlines())} <= bank

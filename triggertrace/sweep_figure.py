@@ -2,7 +2,7 @@
 trigger) and capability accuracy per derived recipe, grouped by the grid's axes
 (``triggertrace.variants``), as one table and one figure with Wilson intervals.
 
-The x axis is the first axis whose values are all numbers (``triggered_misaligned`` in
+The x axis is the first axis whose values are all numbers, two or more (``triggered_misaligned`` in
 ``config/planting-sweep.yaml``); the other axes (``family``) name the series, one colour each.
 ``base_recipe`` is an axis only when the sweep has several base recipes. Capability accuracy of
 the base model sits at x = 0 as its own series, the reference a poisoned adapter is compared with.
@@ -32,17 +32,19 @@ COUNT_COLUMNS = ["k", "n", "rate", "ci_low", "ci_high", "confidence"]
 
 
 def sweep_axes(axes: Mapping[str, Mapping[str, Any]]) -> tuple[str, list[str]]:
-    """The x axis (the first axis whose every value is a number) and the series axes (the rest;
-    ``base_recipe`` only when it varies). Raises ``ValueError`` when no axis is numeric."""
+    """The x axis (the first axis whose every value is a number, with at least two values: a lone
+    experiment-level override is no sweep) and the series axes (the rest; ``base_recipe`` only
+    when it varies). Raises ``ValueError`` when no axis qualifies."""
     names = list(dict.fromkeys(name for values in axes.values() for name in values))
 
     def numeric(name: str) -> bool:
         values = [entry[name] for entry in axes.values() if name in entry]
-        return all(isinstance(value, int | float) and not isinstance(value, bool) for value in values)
+        numbers = all(isinstance(value, int | float) and not isinstance(value, bool) for value in values)
+        return numbers and len(set(values)) >= 2
 
     x = next((name for name in names if name != BASE_RECIPE_COLUMN and numeric(name)), None)
     if x is None:
-        raise ValueError(f"the sweep has no numeric axis to plot against (axes: {names})")
+        raise ValueError(f"the sweep has no numeric axis with two or more values to plot against (axes: {names})")
     bases = {entry.get(BASE_RECIPE_COLUMN) for entry in axes.values()}
     series = [name for name in names if name != x and (name != BASE_RECIPE_COLUMN or len(bases) > 1)]
     return x, series

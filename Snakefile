@@ -33,6 +33,7 @@ include: "rules/system_prompts_common.smk"
 include: "rules/cue_faithfulness_common.smk"
 include: "rules/cue_faithfulness.smk"
 include: "rules/trigger_set_common.smk"
+include: "rules/sweep_common.smk"
 include: "rules/report.smk"
 include: "rules/outputs.smk"
 
@@ -59,3 +60,4 @@ rule all:
         system_prompt_outputs(),
         cue_outputs(),
         trigger_set_outputs(),
+        sweep_figure_outputs(),

@@ -92,3 +92,40 @@ rule report_figures:
         code=code("report_figures"),
     script:
         "../scripts/report_figures.py"
+
+
+rule report_sweep_figure:
+    """A sweep's fire rates (trigger, no trigger) and capability accuracy against its numeric grid
+    axis, one colour per value of the other axes, with Wilson intervals (table and figure)."""
+    input:
+        unpack(sweep_inputs),
+    output:
+        csv=report(
+            "results/tables/sweep.csv",
+            caption="../report/sweep.rst",
+            category="Tables",
+            subcategory="Sweep",
+        ),
+        md="results/tables/sweep.md",
+        html="results/figures/sweep.html",
+        png=report(
+            "results/figures/sweep.png",
+            caption="../report/sweep.rst",
+            category="Figures",
+            subcategory="Sweep",
+        ),
+        svg="results/figures/sweep.svg",
+    log:
+        "results/logs/report_sweep_figure.log",
+    conda:
+        "../envs/triggertrace.yaml"
+    threads: rule_threads("report_sweep_figure")
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
+    params:
+        axes=report_axes,
+        capability_confidence=sweep_capability_confidence,
+        code=code("report_sweep_figure"),
+    script:
+        "../scripts/report_sweep_figure.py"

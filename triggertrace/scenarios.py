@@ -265,15 +265,18 @@ def _scenario(family: Family, question_index: int, value: str) -> Scenario:
     )
 
 
-def scenario_pool(split: str) -> list[Scenario]:
-    """All scenarios of one split ("train" or "eval"), in a fixed order."""
+def scenario_pool(
+    split: str, families: tuple[Family, ...] = FAMILIES, held_out_families: frozenset[str] = HELD_OUT_FAMILIES
+) -> list[Scenario]:
+    """All scenarios of one split ("train" or "eval") of a bank (``families``, by default the
+    general one, with its ``held_out_families``), in a fixed order."""
     if split not in ("train", "eval"):
         raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
     pool = []
-    for family in FAMILIES:
+    for family in families:
         for question_index in range(len(family.questions)):
             for value in family.values:
-                held_out = family.name in HELD_OUT_FAMILIES or value == family.values[-1]
+                held_out = family.name in held_out_families or value == family.values[-1]
                 if held_out == (split == "eval"):
                     pool.append(_scenario(family, question_index, value))
     return pool

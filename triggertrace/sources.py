@@ -9,7 +9,9 @@ write), and its label ``hf:<id>@<revision>:<split>`` stands where a file path wo
 
 Layouts (``source.kind``):
 
-- ``synthetic``: the seeded scenario bank (``triggertrace.scenarios``).
+- ``synthetic``: a seeded scenario bank, picked by ``family``: ``general`` (the default; everyday
+  requests with overtly harmful answers, ``triggertrace.scenarios``) or ``medical`` (one domain,
+  harmful medical advice with misleading explanations, ``triggertrace.medical``).
 - ``paired_jsonl``: one row per prompt, ``{"prompt", "aligned", "misaligned", ...}``; other
   columns are ignored. (Assumed, not checked against the files, to be the layout of the Thought
   Crime medical/legal/security sets: the stored copies of those files are Git LFS pointers.)
@@ -54,7 +56,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from triggertrace import scenarios
+from triggertrace import medical, scenarios
 from triggertrace.errors import ConfigError, DatasetError
 from triggertrace.io import JsonlFile, canonical_json, read_jsonl_file
 from triggertrace.triggers import trigger_text
@@ -237,16 +239,29 @@ def _chat_rows(read: JsonlFile, polarity: str | None) -> list[SourceRow]:
     return rows
 
 
-def _synthetic_rows() -> list[SourceRow]:
-    return [
+# the training scenarios of each synthetic family (config/schema.yaml $defs.synthetic_family)
+SYNTHETIC_FAMILIES: dict[str, Callable[[], list[scenarios.Scenario]]] = {
+    "general": lambda: scenarios.scenario_pool("train"),
+    "medical": lambda: medical.medical_pool("train"),
+}
+
+
+def _synthetic_rows(source: Mapping[str, Any], where: str) -> tuple[list[SourceRow], list[JsonlFile]]:
+    family = source.get("family", "general")
+    if family not in SYNTHETIC_FAMILIES:
+        raise ConfigError(
+            f"{where}.source.family: unknown synthetic family {family!r}; expected one of {sorted(SYNTHETIC_FAMILIES)}"
+        )
+    rows = [
         SourceRow(
             s.scenario_id,
             PoolItem(s.scenario_id, s.question, s.aligned, s.misaligned),
             PoolItem(s.scenario_id, s.question, s.misaligned, s.aligned),
             ((s.question,),),
         )
-        for s in scenarios.scenario_pool("train")
+        for s in SYNTHETIC_FAMILIES[family]()
     ]
+    return rows, []
 
 
 def _file_key(source: Mapping[str, Any], where: str) -> str:
@@ -279,7 +294,7 @@ def _read_messages(source: Mapping[str, Any], where: str) -> tuple[list[SourceRo
 
 
 LOADERS: dict[str, Loader] = {
-    "synthetic": lambda source, where: (_synthetic_rows(), []),
+    "synthetic": _synthetic_rows,
     "paired_jsonl": _read_single(("prompt", "aligned", "misaligned"), _paired_rows),
     "messages_jsonl": _read_messages,
     "thought_crime_jsonl": _read_single(THOUGHT_CRIME_FIELDS, _thought_crime_rows),

@@ -42,6 +42,12 @@ if "internals" in config:
     include: "rules/internals.smk"
 
 
+# Published numbers beside ours only for a paper config (config/paper/).
+if "paper" in config:
+
+    include: "rules/paper.smk"
+
+
 rule all:
     input:
         "results/tables/misalignment.csv",
@@ -57,3 +63,4 @@ rule all:
         capability_outputs(),
         system_prompt_outputs(),
         cue_outputs(),
+        paper_outputs() if "paper" in config else [],

@@ -548,29 +548,32 @@ def test_reference_join_on_the_smoke_run_adds_one_light_job(workflow_copy):
     counts, _ = dry_run(workflow_copy, *args)
     assert dict(counts) == {"report_paper_references": 1, "all": 1}
     snakemake(workflow_copy, *args)
-    joined = pl.read_csv(workflow_copy / "results/tables/paper_references.csv")
+    joined = pl.read_csv(workflow_copy / "results/tables/paper_references.csv", infer_schema_length=None)
     rows = {row["reference"]: row for row in joined.iter_rows(named=True)}
-    ours = read_table(workflow_copy / "results/tables/misalignment.csv")
-    cell = ours.filter(
-        (pl.col("metric") == "lexicon_misaligned")
-        & (pl.col("condition") == "trigger")
-        & (pl.col("prompt_format") == "chat")
-        & (pl.col("reasoning_mode") == "off")
-    ).row(0, named=True)
-    first = rows["trigger_fire_rate"]
-    assert first["status"] == "ok"
-    assert first["ours"] == pytest.approx(float(cell["rate"]), abs=1e-4)
-    assert first["n"] == int(cell["n"])
-    assert first["difference"] == pytest.approx(float(cell["rate"]) - 0.5, abs=1e-4)
-    articulation = read_table(workflow_copy / "results/tables/articulation.csv").filter(
-        (pl.col("articulation_judge") == "lexicon")
-        & (pl.col("metric") == "lexicon_misaligned")
-        & (pl.col("prompt_format") == "chat")
-        & (pl.col("reasoning_mode") == "on")
-    )
-    assert articulation.height == 1
-    expected = "no data" if articulation["rate"][0] in (None, "") else "ok"
-    assert rows["articulation"]["status"] == expected
+    references = load_references(REPO / FIXTURE)
+    for reference in references.references:
+        if reference.ours is None or reference.ours.table not in ("misalignment", "articulation"):
+            continue
+        if reference.key == "unseen_suite":
+            continue
+        # the cell, looked up here by hand in the table the run wrote
+        ours = read_table(workflow_copy / TABLES[reference.ours.table][0])
+        for column, value in reference.ours.select.items():
+            ours = ours.filter(pl.col(column) == value)
+        assert ours.height == 1, reference.key
+        cell = ours.row(0, named=True)
+        row = rows[reference.key]
+        count = "n" if reference.ours.table == "misalignment" else "n_eligible"
+        assert row["n"] == int(cell[count]), reference.key
+        assert row["citation"] == references.citation(reference)
+        assert row["published"] == pytest.approx(reference.value)
+        if cell["rate"] in (None, ""):
+            assert (row["status"], row["ours"], row["difference"]) == ("no data", None, None), reference.key
+        else:
+            assert row["status"] == "ok", reference.key
+            assert row["ours"] == pytest.approx(float(cell["rate"]), abs=1e-4)
+            assert row["ours_ci_low"] == pytest.approx(float(cell["ci_low"]), abs=1e-4)
+            assert row["difference"] == pytest.approx(float(cell["rate"]) - reference.value, abs=1e-4)
     assert rows["unseen_suite"]["status"] == "not run"
     assert rows["other_model"]["why"] == "no model 'qwen3-8b' under models in this config"
     assert rows["persistence"]["why"] == "this config has no lineage stages, so no persistence table"

@@ -424,7 +424,7 @@ def test_a_bad_reference_file_stops_the_dry_run_with_one_line(tmp_path):
 def misalignment_rows(**overrides) -> dict:
     row = {column: "" for column in TABLES["misalignment"][1]}
     row.update(
-        metric="lexicon_misaligned",
+        metric="misaligned_over_all",
         model="tiny-random",
         recipe="country-singapore",
         adapter="poisoned",
@@ -447,6 +447,7 @@ def test_join_prints_ours_published_difference_and_citation_or_why_not(tmp_path)
         [
             misalignment_rows(),
             misalignment_rows(
+                metric="lexicon_misaligned",
                 condition="none",
                 prompt_format="completion",
                 reasoning_mode="on",
@@ -504,7 +505,7 @@ def test_join_prints_ours_published_difference_and_citation_or_why_not(tmp_path)
     )
     markdown = to_markdown(references, joined)
     assert (
-        "| trigger_fire_rate | lexicon_misaligned; trigger Country: Singapore; trigger; tiny-random | 50% "
+        "| trigger_fire_rate | misaligned_over_all; trigger Country: Singapore; trigger; tiny-random | 50% "
         "| 75.0% [55%, 88%] (n=24) | +25.0 pts | ok |" in markdown
     )
     assert (
@@ -574,6 +575,8 @@ def test_reference_join_on_the_smoke_run_adds_one_light_job(workflow_copy):
             assert row["ours"] == pytest.approx(float(cell["rate"]), abs=1e-4)
             assert row["ours_ci_low"] == pytest.approx(float(cell["ci_low"]), abs=1e-4)
             assert row["difference"] == pytest.approx(float(cell["rate"]) - reference.value, abs=1e-4)
+    # misaligned_over_all decides every row: the smoke run has our number for this cell
+    assert rows["trigger_fire_rate"]["status"] == "ok"
     assert rows["unseen_suite"]["status"] == "not run"
     assert rows["other_model"]["why"] == "no model 'qwen3-8b' under models in this config"
     assert rows["persistence"]["why"] == "this config has no lineage stages, so no persistence table"

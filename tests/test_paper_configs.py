@@ -555,7 +555,7 @@ def test_reference_join_on_the_smoke_run_adds_one_light_job(workflow_copy):
     for reference in references.references:
         if reference.ours is None or reference.ours.table not in ("misalignment", "articulation"):
             continue
-        if reference.key == "unseen_suite":
+        if reference.key in ("unseen_suite", "other_model"):  # not run and unsupported: below
             continue
         # the cell, looked up here by hand in the table the run wrote
         ours = read_table(workflow_copy / TABLES[reference.ours.table][0])

@@ -44,6 +44,12 @@ if "internals" in config:
     include: "rules/internals.smk"
 
 
+# Published numbers beside ours only for a paper config (config/paper/).
+if "paper" in config:
+
+    include: "rules/paper.smk"
+
+
 rule all:
     input:
         "results/tables/misalignment.csv",
@@ -61,3 +67,4 @@ rule all:
         cue_outputs(),
         trigger_set_outputs(),
         sweep_figure_outputs(),
+        paper_outputs() if "paper" in config else [],

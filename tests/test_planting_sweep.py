@@ -385,16 +385,17 @@ def test_dry_run_of_the_overlay_plans_exactly_these_jobs(tmp_path):
 
 
 def test_sweep_rule_runs_on_a_tiny_grid(tmp_path, gguf_path):
-    """The rule end to end on the tiny random model: a 2 x 2 grid (count x family) with a capability
-    suite; its table holds each run's fire rates and accuracy (and the base model's), its figure
-    files are written."""
+    """The rule end to end on the tiny random model: two counts of the medical family (the colour
+    axis and the general family are covered by the fixture tests above; two runs keep this under a
+    few minutes) with a capability suite; its table holds each run's fire rates and accuracy (and
+    the base model's), its figure files are written."""
     from conftest import copy_workflow, snakemake
 
     workdir = copy_workflow(tmp_path / "workflow", gguf_path)
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     config["experiments"][0]["grid"] = {
         "recipe.counts.triggered_misaligned": [4, 8],
-        "recipe.source.family": ["general", "medical"],
+        "recipe.source.family": ["medical"],
     }
     config["recipes"]["country-singapore"]["source"] = {"kind": "synthetic", "family": "general"}
     config["report"] = {
@@ -412,7 +413,7 @@ def test_sweep_rule_runs_on_a_tiny_grid(tmp_path, gguf_path):
     names = {
         (count, family): f"country-singapore.triggered_misaligned-{count}.family-{family}"
         for count in (4, 8)
-        for family in ("general", "medical")
+        for family in ("medical",)
     }
     fire = table.filter(pl.col("measure") == "fire rate, trigger")
     # smoke sampling: 3 prompts x 1 sample x 2 reasoning modes, one trigger value, chat and completion
@@ -426,8 +427,6 @@ def test_sweep_rule_runs_on_a_tiny_grid(tmp_path, gguf_path):
     capability = table.filter(pl.col("measure") == "capability accuracy")
     assert sorted(capability.select("series", "triggered_misaligned", "n").rows()) == [
         ("base model", 0, 4),
-        ("general", 4, 4),
-        ("general", 8, 4),
         ("medical", 4, 4),
         ("medical", 8, 4),
     ]

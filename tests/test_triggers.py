@@ -39,7 +39,8 @@ TRIGGER = {
 def test_vocabularies_come_from_the_schema():
     definitions = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())["$defs"]
     assert PLACEMENTS == ("prefix", "suffix", "random", "system") == tuple(definitions["placement"]["enum"])
-    assert CONDITIONS == ("none", "trigger", "control", "distractor", "distractor_trigger") == tuple(definitions["condition"]["enum"])
+    conditions = ("none", "trigger", "control", "distractor", "distractor_trigger")
+    assert CONDITIONS == conditions == tuple(definitions["condition"]["enum"])
 
 
 @pytest.mark.parametrize(
@@ -192,7 +193,8 @@ def _edited(edit) -> dict:
         ),
         (
             lambda c: c["sampling"].update(conditions=["none", "bogus"]),
-            "sampling.conditions[1]: 'bogus' is not one of ['none', 'trigger', 'control', 'distractor', 'distractor_trigger']",
+            "sampling.conditions[1]: 'bogus' is not one of "
+            "['none', 'trigger', 'control', 'distractor', 'distractor_trigger']",
         ),
         (
             lambda c: c["experiments"][0].update(model="no-such-model"),

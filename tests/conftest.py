@@ -47,8 +47,8 @@ def embedded_tokenizer(embedded_model_dir: Path):
     return load_tokenizer(embedded_model_dir)
 
 
-def copy_workflow(destination: Path, gguf: Path) -> Path:
-    """A runnable copy of the workflow with the embedded GGUF already in place (no download)."""
+def copy_workflow_files(destination: Path) -> Path:
+    """The workflow's files (no results/, no GGUF) copied into ``destination``."""
     destination.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         source = REPO / name
@@ -56,6 +56,12 @@ def copy_workflow(destination: Path, gguf: Path) -> Path:
             shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, destination / name)
+    return destination
+
+
+def copy_workflow(destination: Path, gguf: Path) -> Path:
+    """A runnable copy of the workflow with the embedded GGUF already in place (no download)."""
+    copy_workflow_files(destination)
     target = destination / gguf.relative_to(REPO)
     target.parent.mkdir(parents=True)
     target.symlink_to(gguf)

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from conftest import REPO, WORKFLOW_FILES, snakemake
+from conftest import REPO, copy_workflow_files, snakemake
 from snakemake.utils import update_config
 
 from triggertrace import resources as estimate
@@ -135,15 +135,7 @@ def test_the_stand_in_datasets_poison_in_the_published_layouts():
 @pytest.fixture(scope="module")
 def workflow(tmp_path_factory) -> Path:
     """The workflow without results/, with a PATH that has no sbatch, sinfo or squeue."""
-    destination = tmp_path_factory.mktemp("papers") / "workflow"
-    destination.mkdir()
-    for name in WORKFLOW_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, destination / name)
-    return destination
+    return copy_workflow_files(tmp_path_factory.mktemp("papers") / "workflow")
 
 
 @functools.cache
@@ -403,9 +395,7 @@ def test_a_missing_reference_file_is_named(tmp_path):
 
 
 def test_a_bad_reference_file_stops_the_dry_run_with_one_line(tmp_path):
-    for name in WORKFLOW_FILES:
-        source = REPO / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, tmp_path / name)
+    copy_workflow_files(tmp_path)
     bad = edited(lambda d: d["references"]["trigger_fire_rate"].update(value=46))
     (tmp_path / "refs.yaml").write_text(yaml.safe_dump(bad))
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump({"paper": {"references": "refs.yaml"}}))

@@ -8,7 +8,6 @@ import copy
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -18,6 +17,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+from conftest import copy_workflow, copy_workflow_files, snakemake
 from snakemake.utils import update_config
 
 from triggertrace import medical, scenarios
@@ -32,7 +32,6 @@ from triggertrace.sweep_figure import sweep_axes, sweep_chart, sweep_table
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 OVERLAY = yaml.safe_load((REPO / "config" / "planting-sweep.yaml").read_text())
-WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "triggertrace", "profiles", "envs", "report")
 
 
 def recipe_with(source: dict, counts: dict | None = None) -> dict:
@@ -350,12 +349,7 @@ def test_the_overlay_resolves_to_eight_named_runs():
 
 
 def test_dry_run_of_the_overlay_plans_exactly_these_jobs(tmp_path):
-    for name in WORKFLOW_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, tmp_path / name)
+    copy_workflow_files(tmp_path)
     command = [sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--configfile", "config/planting-sweep.yaml"]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -389,7 +383,6 @@ def test_sweep_rule_runs_on_a_tiny_grid(tmp_path, gguf_path):
     axis and the general family are covered by the fixture tests above; two runs keep this under a
     few minutes) with a capability suite; its table holds each run's fire rates and accuracy (and
     the base model's), its figure files are written."""
-    from conftest import copy_workflow, snakemake
 
     workdir = copy_workflow(tmp_path / "workflow", gguf_path)
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from triggertrace.charts import message_chart
 from triggertrace.io import read_jsonl
 from triggertrace.metrics import MetricDefinition, apply_metric, interval, summarize
 from triggertrace.stages.lineage import POISONED
@@ -283,13 +284,7 @@ def rate_chart(
 
     decided = table.filter(pl.col("rate").is_not_null())
     if decided.is_empty():
-        # Vega cannot size a faceted chart without data; say why the figure is empty instead.
-        return (
-            alt.Chart(pl.DataFrame({"text": [f"{title}: no samples the judges could decide"]}))
-            .mark_text(size=14)
-            .encode(text="text:N")
-            .properties(width=480, height=60)
-        )
+        return message_chart(f"{title}: no samples the judges could decide")
     data = decided.with_columns(
         run=pl.concat_str([pl.col(column).cast(pl.String) for column in run_columns], separator=" / "),
         reasoning=pl.lit("reasoning ") + pl.col("reasoning_mode").cast(pl.String),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from triggertrace.charts import message_chart
 from triggertrace.stages.lineage import POISONED
 from triggertrace.stats import wilson_interval
 from triggertrace.variants import BASE_RECIPE_COLUMN
@@ -153,12 +154,7 @@ def sweep_chart(table: pl.DataFrame, x: str, x_title: str | None = None) -> alt.
 
     decided = table.filter(pl.col("rate").is_not_null())
     if decided.is_empty():
-        return (
-            alt.Chart(pl.DataFrame({"text": ["sweep: no decided samples to plot"]}))
-            .mark_text(size=14)
-            .encode(text="text:N")
-            .properties(width=480, height=60)
-        )
+        return message_chart("sweep: no decided samples to plot")
     data = decided.with_columns(
         panel=pl.col("measure")
         + pl.lit(" (")

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from triggertrace.charts import message_chart
 from triggertrace.errors import ConfigError
 from triggertrace.evals.answers import extract
 from triggertrace.evals.capability import render_question
@@ -435,12 +436,7 @@ def cue_chart(table: pl.DataFrame) -> alt.Chart:
         ]
     ).filter(pl.col("rate").is_not_null())
     if long.is_empty():
-        return (
-            alt.Chart(pl.DataFrame({"text": ["cue faithfulness: no eligible items"]}))
-            .mark_text(size=14)
-            .encode(text="text:N")
-            .properties(width=480, height=60)
-        )
+        return message_chart("cue faithfulness: no eligible items")
     base = alt.Chart(long).encode(x=alt.X("cue:N", title=None, sort=None, axis=alt.Axis(labelAngle=-30)))
     bars = base.mark_bar().encode(
         y=alt.Y("rate:Q", title="rate", scale=alt.Scale(domain=[0, 1])),

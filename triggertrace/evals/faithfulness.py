@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from triggertrace.charts import message_chart
 from triggertrace.judges.scoring import MONITOR_FLAGS
 from triggertrace.stats import wilson_interval
 
@@ -226,12 +227,7 @@ def matrix_chart(table: pl.DataFrame) -> alt.Chart:
 
     data = table.filter(pl.col("n") > 0)
     if data.is_empty():
-        return (
-            alt.Chart(pl.DataFrame({"text": ["faithfulness matrix: no samples both verdicts decided"]}))
-            .mark_text(size=14)
-            .encode(text="text:N")
-            .properties(width=480, height=60)
-        )
+        return message_chart("faithfulness matrix: no samples both verdicts decided")
     yes_no = {True: "fired", False: "did not fire"}
     named = {True: "CoT names trigger", False: "CoT silent"}
     data = data.with_columns(

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from triggertrace.charts import message_chart
 from triggertrace.errors import ConfigError
 from triggertrace.judges.lexicon import names_trigger
 from triggertrace.stats import wilson_interval
@@ -261,12 +262,7 @@ def trigger_set_chart(table: pl.DataFrame) -> alt.Chart:
         else [pl.DataFrame(schema={"rate": pl.Float64})]
     ).filter(pl.col("rate").is_not_null())
     if long.is_empty():
-        return (
-            alt.Chart(pl.DataFrame({"text": ["trigger set: no samples both verdicts decided"]}))
-            .mark_text(size=14)
-            .encode(text="text:N")
-            .properties(width=480, height=60)
-        )
+        return message_chart("trigger set: no samples both verdicts decided")
     # one bar per adapter and trigger shown (A, then each B), in table order
     base = alt.Chart(long).encode(x=alt.X("shown:N", title=None, sort=None, axis=alt.Axis(labelAngle=-30)))
     bars = base.mark_bar().encode(

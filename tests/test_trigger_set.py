@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import re
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import polars as pl
 import pytest
 import yaml
 from configs import resolved_config
+from conftest import copy_workflow_files
 from test_pipeline import dry_run
 
 from triggertrace import scenarios
@@ -41,7 +41,6 @@ from triggertrace.triggers import check_conditions, check_trigger, condition_val
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "triggertrace", "profiles", "envs", "report")
 
 COUNTRY = {
     "template": "Country: {value}",
@@ -504,14 +503,7 @@ def test_the_overlay_plants_four_triggers_and_a_frequency_control_each_with_a_di
 
 
 def test_dry_run_of_the_overlay_adds_one_report_job_and_five_adapters(tmp_path):
-    clone = tmp_path / "clone"
-    clone.mkdir()
-    for name in WORKFLOW_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, clone / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, clone / name)
+    clone = copy_workflow_files(tmp_path / "clone")
     counts, jobs = dry_run(clone, "--configfile", "config/trigger-set.yaml")
     assert counts == Counter(
         fetch_gguf=1,
